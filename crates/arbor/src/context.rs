@@ -1,0 +1,346 @@
+//! A runnable's handle on its own node.
+//!
+//! A context checks its runnable's calls itself, against the part of the node's state that only
+//! the runnable can change (its phase and its children's names), and then tells the processor.
+//! So every misuse is answered at once, synchronously, and the processor's tree is never locked.
+//!
+//! # Invariants
+//!
+//! 1. `Local` is touched only through the runnable's own calls (and by the task wrapper when
+//!    the run ends); the processor never locks it. The lock exists because a context may be
+//!    cloned into tasks the runnable spawns; it is never held across an `.await`.
+//! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
+//!    checks were made (a Spawn never overtakes the Healthy that forbade it).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use crate::message::{ChildSpec, Msg, MsgSender};
+use crate::name::check_name;
+use crate::node::{NodeId, RunId};
+use crate::{Dn, Error, Group, NodeState, Runnable, Signal};
+
+/// A runnable's view of its node: its DN, its children, its signals and its cancellation.
+///
+/// Cloning is cheap; all clones speak for the same run. A context belongs to one run: once that
+/// run has returned, its calls fail with [`Error::RunEnded`].
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    node: NodeId,
+    run: RunId,
+    dn: Dn,
+    token: CancellationToken,
+    span: Span,
+    tx: MsgSender,
+    local: Mutex<Local>,
+}
+
+struct Local {
+    phase: Phase,
+    children: ChildNames,
+}
+
+/// How far this run has got, as far as only the runnable can tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    New,
+    Healthy,
+    /// Signalled Done; becomes Done when the runnable returns `Ok(())`.
+    DoneRequested,
+    /// Broke a signal rule; the processor treats the node as dead.
+    Misused,
+    Ended,
+}
+
+impl Phase {
+    /// The state to name in errors.
+    fn state(self) -> NodeState {
+        match self {
+            Phase::New => NodeState::New,
+            Phase::Healthy => NodeState::Healthy,
+            Phase::DoneRequested => NodeState::Done,
+            Phase::Misused | Phase::Ended => NodeState::Dead,
+        }
+    }
+}
+
+/// The DNs of the children started in this run, to refuse duplicates. Most nodes have a few
+/// children, where a scan beats hashing; a node that starts many switches to a set.
+enum ChildNames {
+    Few(Vec<Dn>),
+    Many(HashSet<Dn>),
+}
+
+const FEW_CHILDREN: usize = 16;
+
+impl ChildNames {
+    fn contains(&self, dn: &Dn) -> bool {
+        match self {
+            ChildNames::Few(dns) => dns.iter().any(|d| d == dn),
+            ChildNames::Many(dns) => dns.contains(dn),
+        }
+    }
+
+    fn insert(&mut self, dn: Dn) {
+        match self {
+            ChildNames::Few(dns) if dns.len() < FEW_CHILDREN => dns.push(dn),
+            ChildNames::Few(dns) => {
+                let mut set: HashSet<Dn> = dns.drain(..).collect();
+                set.insert(dn);
+                *self = ChildNames::Many(set);
+            }
+            ChildNames::Many(dns) => {
+                dns.insert(dn);
+            }
+        }
+    }
+}
+
+/// What the task wrapper learns when the run ends.
+pub(crate) struct RunEnd {
+    pub(crate) done_requested: bool,
+    pub(crate) misused: bool,
+}
+
+impl Context {
+    pub(crate) fn new(
+        node: NodeId,
+        run: RunId,
+        dn: Dn,
+        token: CancellationToken,
+        tx: MsgSender,
+    ) -> Self {
+        // Node spans are not nested under their parent's span: `dn` already carries the path,
+        // and nesting would repeat it in every line and keep each parent's span alive.
+        let span = tracing::info_span!(parent: None, "node", dn = %dn);
+        Context {
+            inner: Arc::new(Inner {
+                node,
+                run,
+                dn,
+                token,
+                span,
+                tx,
+                local: Mutex::new(Local {
+                    phase: Phase::New,
+                    children: ChildNames::Few(Vec::new()),
+                }),
+            }),
+        }
+    }
+
+    /// This node's distinguished name, e.g. `root.api.listener`.
+    pub fn dn(&self) -> &Dn {
+        &self.inner.dn
+    }
+
+    /// The tracing span of this run; it carries `dn`. The runnable's future already runs
+    /// inside it, so this is for tasks the runnable spawns itself:
+    /// `tokio::spawn(fut.instrument(ctx.span().clone()))`.
+    pub fn span(&self) -> &Span {
+        &self.inner.span
+    }
+
+    /// Starts one child called `name`, in a group of its own.
+    ///
+    /// # Errors
+    ///
+    /// The same as [`run_group`](Context::run_group).
+    pub fn run(
+        &self,
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        runnable: impl Runnable,
+    ) -> Result<(), Error> {
+        self.run_group(Group::new().add(name, runnable))
+    }
+
+    /// Starts the members of `group` as children that co-restart: if one dies, the others are
+    /// cancelled and all restart. Either every member starts or, on error, none does.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotNew`] unless this node is New (after signalling, children are not allowed);
+    /// - [`Error::EmptyGroup`] for a group without members;
+    /// - [`Error::InvalidName`] for a name outside `^[a-z0-9_]{1,64}$`;
+    /// - [`Error::DuplicateName`] for a name this node already gave a child in this run, or that
+    ///   the group repeats;
+    /// - [`Error::RunEnded`] when the run this context belongs to has returned.
+    ///
+    /// Each error is also logged as a warning in this node's span. None of them kills the node.
+    pub fn run_group(&self, group: Group) -> Result<(), Error> {
+        let mut local = self.inner.local.lock();
+        let checked = self.check_group(&local, group);
+        let children = match checked {
+            Ok(children) => children,
+            Err(err) => {
+                drop(local);
+                tracing::warn!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "rejected children");
+                return Err(err);
+            }
+        };
+        for child in &children {
+            local.children.insert(child.dn.clone());
+        }
+        self.send(Msg::Spawn {
+            parent: self.inner.node,
+            run: self.inner.run,
+            children,
+        });
+        Ok(())
+    }
+
+    fn check_group(&self, local: &Local, group: Group) -> Result<Vec<ChildSpec>, Error> {
+        let parent = &self.inner.dn;
+        match local.phase {
+            Phase::New => {}
+            Phase::Ended => return Err(Error::RunEnded { dn: parent.clone() }),
+            other => {
+                return Err(Error::NotNew {
+                    dn: parent.clone(),
+                    state: other.state(),
+                })
+            }
+        }
+        if group.is_empty() {
+            return Err(Error::EmptyGroup {
+                parent: parent.clone(),
+            });
+        }
+        let mut children: Vec<ChildSpec> = Vec::with_capacity(group.len());
+        for (name, runnable) in group.members {
+            check_name(&name).map_err(|reason| Error::InvalidName {
+                parent: parent.clone(),
+                name: name.to_string(),
+                reason,
+            })?;
+            let dn = parent.child(&name);
+            if local.children.contains(&dn) || children.iter().any(|c| c.dn == dn) {
+                return Err(Error::DuplicateName {
+                    parent: parent.clone(),
+                    name: name.into_owned(),
+                });
+            }
+            children.push(ChildSpec { dn, runnable });
+        }
+        Ok(children)
+    }
+
+    /// Tells the supervisor how far this runnable has got.
+    ///
+    /// `Healthy` is allowed once, while New; `Done` once, after Healthy, and takes effect when
+    /// the runnable then returns `Ok(())`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::InvalidSignal`] for any other signal. This is a programming error: it is
+    ///   logged with the DN, and the node is treated as dead (cancelled, with its children and
+    ///   group siblings, and restarted with backoff once it returns).
+    /// - [`Error::RunEnded`] when the run this context belongs to has returned.
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        let mut local = self.inner.local.lock();
+        match (signal, local.phase) {
+            (Signal::Healthy, Phase::New) => {
+                local.phase = Phase::Healthy;
+                // No more children can be started; the names are not needed any more.
+                local.children = ChildNames::Few(Vec::new());
+                self.send(Msg::BecameHealthy {
+                    node: self.inner.node,
+                    run: self.inner.run,
+                });
+                Ok(())
+            }
+            (Signal::Done, Phase::Healthy) => {
+                local.phase = Phase::DoneRequested;
+                Ok(())
+            }
+            (_, Phase::Ended) => Err(Error::RunEnded {
+                dn: self.inner.dn.clone(),
+            }),
+            (signal, phase) => {
+                let err = Error::InvalidSignal {
+                    dn: self.inner.dn.clone(),
+                    signal,
+                    state: phase.state(),
+                };
+                if phase != Phase::Misused {
+                    local.phase = Phase::Misused;
+                    self.send(Msg::Misused {
+                        node: self.inner.node,
+                        run: self.inner.run,
+                        error: err.to_string(),
+                    });
+                }
+                drop(local);
+                tracing::error!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "illegal signal; the node is treated as dead");
+                Err(err)
+            }
+        }
+    }
+
+    /// Completes when this node is told to stop: shutdown, or the death of an ancestor or a
+    /// group sibling. Completes at once if that has already happened.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future loses nothing, and a new one sees the same state.
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
+        self.inner.token.cancelled()
+    }
+
+    /// Whether this node has been told to stop.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.token.is_cancelled()
+    }
+
+    /// A token that is cancelled when this node is, for handing to code that takes a
+    /// [`CancellationToken`] or needs a `'static` future
+    /// ([`cancelled_owned`](CancellationToken::cancelled_owned)). Cancelling it yourself
+    /// affects only that token and its own children, never the tree.
+    pub fn child_token(&self) -> CancellationToken {
+        self.inner.token.child_token()
+    }
+
+    /// Marks the run as over and reports what it had signalled. Called by the task wrapper.
+    pub(crate) fn end_run(&self) -> RunEnd {
+        let mut local = self.inner.local.lock();
+        let phase = std::mem::replace(&mut local.phase, Phase::Ended);
+        RunEnd {
+            done_requested: phase == Phase::DoneRequested,
+            misused: phase == Phase::Misused,
+        }
+    }
+
+    pub(crate) fn node(&self) -> NodeId {
+        self.inner.node
+    }
+
+    pub(crate) fn run_id(&self) -> RunId {
+        self.inner.run
+    }
+
+    /// Sends to the processor. After shutdown the processor is gone and nothing is listening,
+    /// which is fine: the message could change nothing any more.
+    pub(crate) fn send(&self, msg: Msg) {
+        let _ = self.inner.tx.send(msg);
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("dn", &self.inner.dn)
+            .field("phase", &self.inner.local.lock().phase)
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

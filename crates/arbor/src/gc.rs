@@ -1,0 +1,146 @@
+//! The GC: decides which stopped subtrees to restart.
+//!
+//! It is not a garbage collector so much as a necromancer, but the name stuck. A node must be
+//! restarted once it is Dead or Canceled; it may be restarted only once every node in its
+//! subtree has stopped (Dead, Canceled or Done, with no task left), because restarting it clears
+//! its children and its runnable creates them again. Among the nodes that must and may restart,
+//! only the largest subtrees are restarted: a restart of a node covers everything below it.
+//!
+//! The tree tells the GC which subtrees have *just* stopped (see
+//! [`Tree::mark_stopped`](crate::tree::Tree::mark_stopped)), so a pass costs in proportion to
+//! what changed since the last one and nothing runs while the tree is idle.
+//!
+//! A candidate is the topmost restart of its subtree iff its parent's token is not cancelled:
+//! a Dead or Canceled ancestor always has a cancelled token, and its cancellation reaches every
+//! token below it, so the candidate's parent would see it. When that ancestor's own subtree
+//! stops, it becomes a candidate in turn and covers this one.
+//!
+//! This module is pure: no I/O, no clock. The processor applies the plan.
+
+use crate::node::NodeId;
+use crate::tree::Tree;
+
+/// Chooses, from the nodes whose subtree has just stopped, those to restart now.
+///
+/// `stopped` is drained. While the tree is shutting down nothing restarts.
+pub(crate) fn plan(tree: &Tree, stopped: &mut Vec<NodeId>, shutting_down: bool) -> Vec<NodeId> {
+    if shutting_down {
+        stopped.clear();
+        return Vec::new();
+    }
+    let mut restarts: Vec<NodeId> = stopped
+        .drain(..)
+        .filter(|&id| must_and_may_restart(tree, id) && is_topmost(tree, id))
+        .collect();
+    // A node can be reported twice in one pass (a Done group member that was canceled while
+    // already stopped is queued directly); restart it once.
+    restarts.sort_unstable_by_key(|id| id.index());
+    restarts.dedup();
+    restarts
+}
+
+fn must_and_may_restart(tree: &Tree, id: NodeId) -> bool {
+    let node = tree.get(id);
+    node.state.wants_restart() && !node.subtree_active()
+}
+
+fn is_topmost(tree: &Tree, id: NodeId) -> bool {
+    match tree.get(id).parent {
+        Some(parent) => !tree.get(parent).token.is_cancelled(),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::tests::{add, tree_with_root};
+    use crate::NodeState;
+
+    fn stop(tree: &mut Tree, id: NodeId, state: NodeState, stopped: &mut Vec<NodeId>) {
+        tree.get_mut(id).state = state;
+        tree.mark_stopped(id, stopped);
+    }
+
+    #[test]
+    fn dead_leaf_restarts_alone() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let _b = add(&mut tree, root, "b");
+        let mut stopped = Vec::new();
+        stop(&mut tree, a, NodeState::Dead, &mut stopped);
+        assert_eq!(plan(&tree, &mut stopped, false), vec![a]);
+        assert!(stopped.is_empty());
+    }
+
+    #[test]
+    fn waits_for_the_whole_subtree_then_restarts_its_top() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let a1 = add(&mut tree, a, "a1");
+        let a2 = add(&mut tree, a, "a2");
+        let mut stopped = Vec::new();
+
+        stop(&mut tree, a, NodeState::Dead, &mut stopped);
+        tree.get(a).token.cancel();
+        assert!(
+            plan(&tree, &mut stopped, false).is_empty(),
+            "a1, a2 still run"
+        );
+
+        stop(&mut tree, a1, NodeState::Canceled, &mut stopped);
+        assert!(
+            plan(&tree, &mut stopped, false).is_empty(),
+            "a1 stopped, but its parent is going down: a covers it"
+        );
+
+        stop(&mut tree, a2, NodeState::Canceled, &mut stopped);
+        assert_eq!(plan(&tree, &mut stopped, false), vec![a]);
+    }
+
+    #[test]
+    fn done_nodes_are_stopped_but_never_restarted_alone() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let a1 = add(&mut tree, a, "a1");
+        let mut stopped = Vec::new();
+
+        stop(&mut tree, a, NodeState::Done, &mut stopped);
+        assert!(plan(&tree, &mut stopped, false).is_empty());
+
+        stop(&mut tree, a1, NodeState::Dead, &mut stopped);
+        assert_eq!(
+            plan(&tree, &mut stopped, false),
+            vec![a1],
+            "a Done parent keeps serving its children"
+        );
+    }
+
+    #[test]
+    fn nothing_restarts_during_shutdown() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let mut stopped = Vec::new();
+        stop(&mut tree, a, NodeState::Dead, &mut stopped);
+        assert!(plan(&tree, &mut stopped, true).is_empty());
+        assert!(stopped.is_empty());
+    }
+
+    #[test]
+    fn root_restarts_when_it_dies() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let mut stopped = Vec::new();
+        stop(&mut tree, root, NodeState::Dead, &mut stopped);
+        assert_eq!(plan(&tree, &mut stopped, false), vec![root]);
+    }
+}

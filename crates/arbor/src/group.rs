@@ -1,0 +1,81 @@
+//! Siblings that live and restart together.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::Runnable;
+
+/// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
+///
+/// If any member dies, every other member is cancelled with its whole subtree, and all of them
+/// are restarted: the dead one after its backoff, the cancelled ones as soon as their subtrees
+/// have stopped. Members that were Done are restarted with the group. A child started with
+/// [`Context::run`](crate::Context::run) is a group of one.
+///
+/// Names are checked when the group is started, not when it is built.
+///
+/// # Examples
+///
+/// ```
+/// use arbor::{Context, Group, Signal};
+///
+/// async fn serve(ctx: Context) -> anyhow::Result<()> {
+///     ctx.signal(Signal::Healthy)?;
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+///
+/// async fn parent(ctx: Context) -> anyhow::Result<()> {
+///     // If the pool dies, the listener is cancelled and both restart.
+///     ctx.run_group(Group::new().add("pool", serve).add("listener", serve))?;
+///     ctx.signal(Signal::Healthy)?;
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+/// ```
+#[derive(Default)]
+pub struct Group {
+    pub(crate) members: Vec<(Cow<'static, str>, Arc<dyn Runnable>)>,
+}
+
+impl Group {
+    /// An empty group.
+    pub fn new() -> Self {
+        Group::default()
+    }
+
+    /// Adds a member called `name` (`^[a-z0-9_]{1,64}$`).
+    pub fn add(mut self, name: impl Into<Cow<'static, str>>, runnable: impl Runnable) -> Self {
+        self.members.push((name.into(), Arc::new(runnable)));
+        self
+    }
+
+    /// Adds a member whose runnable is already shared, e.g. one value for many members.
+    pub fn add_shared(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        runnable: Arc<dyn Runnable>,
+    ) -> Self {
+        self.members.push((name.into(), runnable));
+        self
+    }
+
+    /// How many members the group has.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the group has no members (starting it is an error).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+impl fmt::Debug for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.members.iter().map(|(name, _)| name))
+            .finish()
+    }
+}

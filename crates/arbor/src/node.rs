@@ -1,0 +1,113 @@
+//! One place in the tree, as the processor sees it.
+//!
+//! # Invariants
+//!
+//! 1. Only the processor task reads or writes a [`Node`].
+//! 2. `(NodeId, RunId)` names one run of one node. Run ids are never reused, so a message from
+//!    an earlier run (a late return, a backoff that was cancelled) can never match a later one.
+//! 3. `running` is true exactly while a task for the current run exists (including one that is
+//!    still waiting out its backoff); at most one such task exists per node.
+//! 4. `live_children` counts the children whose subtree is active, where a subtree is active if
+//!    any node in it is `running`. A node's subtree is fully stopped iff
+//!    `!running && live_children == 0`.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Dn, Runnable};
+
+/// The state of a node (design §2).
+///
+/// ```text
+///            signal(Healthy)          signal(Done) + return Ok
+///   New ───────────────────▶ Healthy ─────────────────────────▶ Done
+///    │                          │                                 │
+///    │ return or panic, not cancelled     return Err / panic       │
+///    ├──────────────────────────┴──────────────▶ Dead ◀────────────┘
+///    │ return after cancellation
+///    └──────────────────────────────────────────▶ Canceled
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum NodeState {
+    /// Started (or restarted), nothing signalled yet: the only state in which it may start children.
+    New,
+    /// Signalled [`Signal::Healthy`](crate::Signal::Healthy): set up and serving.
+    Healthy,
+    /// Signalled [`Signal::Done`](crate::Signal::Done) and then returned `Ok(())`. Its children
+    /// keep running; it is not restarted unless its group or an ancestor must restart.
+    Done,
+    /// Returned or panicked when it should not have. Restarted after its backoff.
+    Dead,
+    /// Returned after it was told to stop. Restarted at once, unless the tree is shutting down.
+    Canceled,
+}
+
+impl NodeState {
+    /// Whether the GC must restart a node in this state once its whole subtree has stopped.
+    pub(crate) fn wants_restart(self) -> bool {
+        match self {
+            NodeState::Dead | NodeState::Canceled => true,
+            NodeState::New | NodeState::Healthy | NodeState::Done => false,
+        }
+    }
+}
+
+/// A node's slot in the tree's arena. Only meaningful to the processor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct NodeId(NonZeroU32);
+
+impl NodeId {
+    pub(crate) fn from_index(index: usize) -> Self {
+        let raw =
+            u32::try_from(index + 1).expect("more than u32::MAX - 1 nodes cannot fit in memory");
+        NodeId(NonZeroU32::new(raw).expect("index + 1 is never zero"))
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
+/// Identifies one run of a node; a new one is drawn at every (re)start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct RunId(pub(crate) u64);
+
+/// One node of the tree. Fields are documented where their meaning is not obvious.
+pub(crate) struct Node {
+    pub(crate) dn: Dn,
+    pub(crate) runnable: Arc<dyn Runnable>,
+    /// Cancelled when this node, an ancestor or a group sibling must stop.
+    pub(crate) token: CancellationToken,
+    /// The current run's task, kept so that shutdown can abort it after the timeout.
+    pub(crate) task: Option<JoinHandle<()>>,
+    pub(crate) run: RunId,
+    pub(crate) state: NodeState,
+    /// When `state` was entered, for status.
+    pub(crate) since: Instant,
+    pub(crate) last_error: Option<Arc<str>>,
+    pub(crate) restarts: u32,
+    /// Deaths since the last Healthy or Done: the exponent of the next backoff.
+    pub(crate) failures: u32,
+    pub(crate) running: bool,
+    /// The current run's task exists but is still waiting out its backoff.
+    pub(crate) pending: bool,
+    pub(crate) live_children: u32,
+    pub(crate) parent: Option<NodeId>,
+    pub(crate) first_child: Option<NodeId>,
+    pub(crate) last_child: Option<NodeId>,
+    pub(crate) next_sibling: Option<NodeId>,
+    /// The next member of this node's group, in a ring; a node started alone points to itself.
+    pub(crate) next_in_group: NodeId,
+}
+
+impl Node {
+    /// Whether any node in this subtree has a task (invariant 4).
+    pub(crate) fn subtree_active(&self) -> bool {
+        self.running || self.live_children > 0
+    }
+}

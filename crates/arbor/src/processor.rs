@@ -1,0 +1,428 @@
+//! The one task that owns the tree.
+//!
+//! Every change reaches it as a [`Msg`]; each handler is one row of the state table (design
+//! §2). After each batch of messages it runs the [GC](crate::gc) on the subtrees that stopped.
+//! It sleeps on its channel while nothing happens: an idle tree costs no CPU and arms no timer
+//! (the only timers are backoff sleeps of dead nodes, and the shutdown deadline).
+//!
+//! # Invariants
+//!
+//! 1. Nothing else mutates the tree; runnables only send messages.
+//! 2. A message about a run other than the node's current one is dropped (node invariant 2).
+//! 3. Every death cancels the dead node's token (so its children stop) and its group siblings'.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Span;
+
+use crate::message::{ChildSpec, Msg, Outcome};
+use crate::node::{NodeId, RunId};
+use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
+use crate::tree::{NewNode, Tree};
+use crate::{gc, task, Context, Event, NodeState, Status};
+
+/// How many queued messages are handled before the GC runs. Batching makes start-up of big
+/// trees cheap; the bound keeps a flood from delaying restarts.
+const BATCH: usize = 1024;
+
+pub(crate) struct Processor {
+    tree: Tree,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    /// Handed to every context; keeping one here means `rx` never sees the channel close.
+    tx: mpsc::UnboundedSender<Msg>,
+    config: Config,
+    /// The root node's parent token: cancelling it cancels the whole tree.
+    tree_token: CancellationToken,
+    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    /// Subtrees that stopped since the last GC pass and want a restart.
+    stopped: Vec<NodeId>,
+    shutdown: Option<Shutdown>,
+    panic: Option<PanicReport>,
+    rng: fastrand::Rng,
+    /// The time of the batch being handled: one clock read per batch, not per message.
+    now: Instant,
+    end: Arc<End>,
+}
+
+struct Shutdown {
+    began: Instant,
+    deadline: Instant,
+}
+
+impl Processor {
+    pub(crate) fn new(
+        root: Arc<dyn crate::Runnable>,
+        config: Config,
+        tx: mpsc::UnboundedSender<Msg>,
+        rx: mpsc::UnboundedReceiver<Msg>,
+        end: Arc<End>,
+    ) -> Self {
+        let tree_token = CancellationToken::new();
+        let now = Instant::now();
+        let root = NewNode {
+            dn: crate::Dn::root(),
+            runnable: root,
+            token: tree_token.child_token(),
+        };
+        Processor {
+            tree: Tree::new(root, now),
+            rx,
+            tx,
+            config,
+            tree_token,
+            subscribers: Vec::new(),
+            stopped: Vec::new(),
+            shutdown: None,
+            panic: None,
+            rng: fastrand::Rng::new(),
+            now,
+            end,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        let root = self.tree.root();
+        self.launch(root, Duration::ZERO);
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let received = match self.shutdown.as_ref().map(|s| s.deadline) {
+                None => self.rx.recv_many(&mut batch, BATCH).await,
+                Some(deadline) => tokio::select! {
+                    n = self.rx.recv_many(&mut batch, BATCH) => n,
+                    () = tokio::time::sleep_until(deadline) => {
+                        let stuck = self.abort_stuck();
+                        return self.finish(stuck);
+                    }
+                },
+            };
+            if received == 0 {
+                break; // unreachable while `self.tx` lives, but ending is the right answer
+            }
+            self.now = Instant::now();
+            for msg in batch.drain(..) {
+                self.handle(msg);
+            }
+            self.collect_garbage();
+            if self.shutdown.is_some() && self.tree.running() == 0 {
+                break;
+            }
+        }
+        self.finish(Vec::new());
+    }
+
+    fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Spawn {
+                parent,
+                run,
+                children,
+            } => self.on_spawn(parent, run, children),
+            Msg::BecameHealthy { node, run } => self.on_became_healthy(node, run),
+            Msg::Misused { node, run, error } => self.on_misused(node, run, error),
+            Msg::Started { node, run, delay } => self.on_started(node, run, delay),
+            Msg::Exited {
+                node,
+                run,
+                outcome,
+                span,
+            } => self.on_exited(node, run, outcome, span),
+            Msg::Status { reply } => {
+                let _ = reply.send(Status::of(&self.tree, self.now));
+            }
+            Msg::Subscribe { events } => self.on_subscribe(events),
+            Msg::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    /// `Context::run_group`: the children start New, in one group.
+    fn on_spawn(&mut self, parent: NodeId, run: RunId, children: Vec<ChildSpec>) {
+        if !self.tree.is_current(parent, run) {
+            return;
+        }
+        let parent_token = self.tree.get(parent).token.clone();
+        let mut group = Vec::with_capacity(children.len());
+        for child in children {
+            let new = NewNode {
+                dn: child.dn,
+                runnable: child.runnable,
+                token: parent_token.child_token(),
+            };
+            let id = self.tree.insert(Some(parent), new, self.now);
+            self.emit(id, None, None, None);
+            self.launch(id, Duration::ZERO);
+            group.push(id);
+        }
+        self.tree.link_group(&group);
+    }
+
+    /// New → Healthy, which resets the backoff.
+    fn on_became_healthy(&mut self, id: NodeId, run: RunId) {
+        if !self.tree.is_current(id, run) || self.tree.get(id).state != NodeState::New {
+            return;
+        }
+        self.tree.get_mut(id).failures = 0;
+        self.set_state(id, NodeState::Healthy, None, None);
+    }
+
+    /// An illegal signal: the node is Dead now, though its runnable has yet to return.
+    fn on_misused(&mut self, id: NodeId, run: RunId, error: String) {
+        if !self.tree.is_current(id, run) {
+            return;
+        }
+        match self.tree.get(id).state {
+            NodeState::New | NodeState::Healthy => self.die(id, error, None),
+            NodeState::Done | NodeState::Dead | NodeState::Canceled => {}
+        }
+    }
+
+    /// A restart waited out its backoff: Dead → New.
+    fn on_started(&mut self, id: NodeId, run: RunId, delay: Duration) {
+        if !self.tree.is_current(id, run) || !self.tree.get(id).pending {
+            return;
+        }
+        self.tree.get_mut(id).pending = false;
+        self.set_state(id, NodeState::New, None, Some(delay));
+    }
+
+    /// The runnable returned (or panicked, or never ran): the state table's last column.
+    fn on_exited(&mut self, id: NodeId, run: RunId, outcome: Outcome, span: Span) {
+        if !self.tree.is_current(id, run) || !self.tree.get(id).running {
+            return;
+        }
+        let node = self.tree.get(id);
+        let cancelled = node.token.is_cancelled();
+        let was = node.state;
+        match outcome {
+            Outcome::NotStarted => self.set_state(id, NodeState::Canceled, None, None),
+            Outcome::Panicked { message } => {
+                let error = format!("panicked: {message}");
+                if self.config.propagate_panics && self.panic.is_none() {
+                    self.panic = Some(PanicReport {
+                        dn: self.tree.get(id).dn.clone(),
+                        message,
+                    });
+                    self.die(id, error, Some(&span));
+                    self.begin_shutdown();
+                } else {
+                    self.die(id, error, Some(&span));
+                }
+            }
+            // Already Dead by an illegal signal; the return itself changes nothing.
+            Outcome::Returned { misused: true, .. } => {}
+            Outcome::Returned { .. } if was == NodeState::Dead => {}
+            Outcome::Returned { .. } if cancelled => {
+                self.set_state(id, NodeState::Canceled, None, None)
+            }
+            Outcome::Returned {
+                result: Ok(()),
+                done_requested: true,
+                ..
+            } => {
+                self.tree.get_mut(id).failures = 0;
+                self.set_state(id, NodeState::Done, None, None);
+            }
+            Outcome::Returned { result: Ok(()), .. } => {
+                let error = format!("returned Ok while {was:?}, without signalling Done");
+                self.die(id, error, Some(&span));
+            }
+            Outcome::Returned {
+                result: Err(err), ..
+            } => self.die(id, format!("{err:#}"), Some(&span)),
+        }
+        self.tree.mark_stopped(id, &mut self.stopped);
+    }
+
+    /// → Dead: log once in the node's span, stop its children and its group.
+    fn die(&mut self, id: NodeId, error: String, span: Option<&Span>) {
+        let node = self.tree.get(id);
+        let parent = span.cloned().unwrap_or_else(Span::none);
+        tracing::error!(parent: &parent, dn = %node.dn, was = ?node.state, error = %error, "runnable died");
+        node.token.cancel();
+        let error: Arc<str> = error.into();
+        self.tree.get_mut(id).last_error = Some(error.clone());
+        self.set_state(id, NodeState::Dead, Some(error), None);
+        self.cancel_group_of(id);
+    }
+
+    /// Cancels the other members of `id`'s group. Members that were Done must restart with
+    /// the group, so they become Canceled; one with no task left below it can restart now.
+    fn cancel_group_of(&mut self, id: NodeId) {
+        let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
+        for sibling in siblings {
+            let node = self.tree.get(sibling);
+            node.token.cancel();
+            if node.state == NodeState::Done {
+                let active = node.subtree_active();
+                self.set_state(sibling, NodeState::Canceled, None, None);
+                if !active {
+                    self.stopped.push(sibling);
+                }
+            }
+        }
+    }
+
+    /// Runs the GC over what stopped in this batch and restarts what it chose.
+    fn collect_garbage(&mut self) {
+        if self.stopped.is_empty() {
+            return;
+        }
+        let restarts = gc::plan(&self.tree, &mut self.stopped, self.shutdown.is_some());
+        for id in restarts {
+            self.restart(id);
+        }
+    }
+
+    /// Clears `id`'s children and starts a new run: Dead after its backoff, others at once.
+    fn restart(&mut self, id: NodeId) {
+        let node = self.tree.get(id);
+        let delay = match node.state {
+            NodeState::Dead => self.config.backoff.delay(node.failures, &mut self.rng),
+            NodeState::Canceled | NodeState::Done | NodeState::New | NodeState::Healthy => {
+                Duration::ZERO
+            }
+        };
+        let parent_token = match node.parent {
+            Some(parent) => self.tree.get(parent).token.child_token(),
+            None => self.tree_token.child_token(),
+        };
+        self.tree.remove_descendants(id);
+        let run = self.tree.next_run();
+        let node = self.tree.get_mut(id);
+        node.run = run;
+        node.token = parent_token;
+        node.restarts += 1;
+        if node.state == NodeState::Dead {
+            node.failures = node.failures.saturating_add(1);
+        }
+        if delay.is_zero() {
+            self.set_state(id, NodeState::New, None, Some(delay));
+        } else {
+            tracing::info!(dn = %self.tree.get(id).dn, ?delay, "restart scheduled");
+        }
+        self.launch(id, delay);
+    }
+
+    /// Spawns the task for `id`'s current run.
+    fn launch(&mut self, id: NodeId, delay: Duration) {
+        self.tree.mark_running(id);
+        let node = self.tree.get_mut(id);
+        node.pending = !delay.is_zero();
+        let ctx = Context::new(
+            id,
+            node.run,
+            node.dn.clone(),
+            node.token.clone(),
+            self.tx.clone(),
+        );
+        let handle = task::spawn(ctx, node.runnable.clone(), delay);
+        self.tree.get_mut(id).task = Some(handle);
+    }
+
+    /// Moves `id` to `to` and tells the subscribers.
+    fn set_state(
+        &mut self,
+        id: NodeId,
+        to: NodeState,
+        error: Option<Arc<str>>,
+        delay: Option<Duration>,
+    ) {
+        let node = self.tree.get_mut(id);
+        let from = node.state;
+        node.state = to;
+        node.since = self.now;
+        self.emit(id, Some(from), error, delay);
+    }
+
+    fn emit(
+        &mut self,
+        id: NodeId,
+        from: Option<NodeState>,
+        error: Option<Arc<str>>,
+        delay: Option<Duration>,
+    ) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let node = self.tree.get(id);
+        let event = Event {
+            dn: node.dn.clone(),
+            from,
+            to: node.state,
+            error,
+            delay,
+        };
+        self.subscribers.retain(|s| s.send(event.clone()).is_ok());
+    }
+
+    /// A new subscriber first gets the current state of every node, then every transition.
+    fn on_subscribe(&mut self, events: mpsc::UnboundedSender<Event>) {
+        for id in self.tree.preorder(self.tree.root()) {
+            let node = self.tree.get(id);
+            let snapshot = Event {
+                dn: node.dn.clone(),
+                from: None,
+                to: node.state,
+                error: node.last_error.clone(),
+                delay: None,
+            };
+            if events.send(snapshot).is_err() {
+                return;
+            }
+        }
+        self.subscribers.push(events);
+    }
+
+    /// Cancels the whole tree; the loop ends once every task has, or at the deadline.
+    fn begin_shutdown(&mut self) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        tracing::info!(nodes = self.tree.len(), "supervisor shutting down");
+        self.shutdown = Some(Shutdown {
+            began: self.now,
+            deadline: self.now + self.config.shutdown_timeout,
+        });
+        self.tree_token.cancel();
+    }
+
+    /// The deadline passed: abort every task still running and name its node.
+    fn abort_stuck(&mut self) -> Vec<crate::Dn> {
+        let stuck: Vec<NodeId> = self
+            .tree
+            .preorder(self.tree.root())
+            .filter(|&id| self.tree.get(id).running)
+            .collect();
+        stuck
+            .into_iter()
+            .map(|id| {
+                let node = self.tree.get_mut(id);
+                if let Some(task) = node.task.take() {
+                    task.abort();
+                }
+                tracing::error!(dn = %node.dn, "runnable ignored cancellation; aborted at the shutdown deadline");
+                node.dn.clone()
+            })
+            .collect()
+    }
+
+    /// Hands the tree and the report to the [`Supervisor`](crate::Supervisor) handle.
+    fn finish(self, stuck: Vec<crate::Dn>) {
+        let elapsed = self.shutdown.as_ref().map_or(Duration::ZERO, |s| {
+            Instant::now().saturating_duration_since(s.began)
+        });
+        let report = ShutdownReport {
+            stuck,
+            panic: self.panic,
+            elapsed,
+            interrupted: false,
+        };
+        // The tree first, so that a status request that finds the processor gone finds it.
+        *self.end.tree.lock() = Some(self.tree);
+        self.end.report.send_replace(Some(report));
+        tracing::info!(?elapsed, "supervisor stopped");
+    }
+}

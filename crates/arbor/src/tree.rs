@@ -1,0 +1,300 @@
+//! The arena that holds every node, and the bookkeeping that tells which subtrees have stopped.
+//!
+//! # Invariants
+//!
+//! Besides those of [`node`](crate::node):
+//!
+//! 1. `first_child`/`next_sibling` list a node's children in the order they were started.
+//! 2. `live_children` (node invariant 4) is kept exact by [`Tree::mark_running`] and
+//!    [`Tree::mark_stopped`], which walk upwards only while a subtree flips between active and
+//!    stopped. Starting a child under a running parent is O(1); a stop costs one step per
+//!    ancestor whose subtree stops with it. Nothing here ever visits the whole tree.
+//! 3. Only a fully stopped subtree is removed, so no removed node has a task.
+
+use std::sync::Arc;
+
+use slab::Slab;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::node::{Node, NodeId, RunId};
+use crate::{Dn, NodeState, Runnable};
+
+pub(crate) struct Tree {
+    nodes: Slab<Node>,
+    root: NodeId,
+    /// How many nodes are `running`, for shutdown.
+    running: usize,
+    next_run: u64,
+}
+
+/// What a new node starts with.
+pub(crate) struct NewNode {
+    pub(crate) dn: Dn,
+    pub(crate) runnable: Arc<dyn Runnable>,
+    pub(crate) token: CancellationToken,
+}
+
+impl Tree {
+    /// A tree holding only the root, which is not running yet.
+    pub(crate) fn new(root: NewNode, now: Instant) -> Self {
+        let mut tree = Tree {
+            nodes: Slab::new(),
+            root: NodeId::from_index(0),
+            running: 0,
+            next_run: 0,
+        };
+        tree.root = tree.insert(None, root, now);
+        tree
+    }
+
+    pub(crate) fn root(&self) -> NodeId {
+        self.root
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn running(&self) -> usize {
+        self.running
+    }
+
+    pub(crate) fn get(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    pub(crate) fn get_mut(&mut self, id: NodeId) -> &mut Node {
+        &mut self.nodes[id.index()]
+    }
+
+    /// Whether `run` is the current run of `id`. A message about any other run is stale.
+    pub(crate) fn is_current(&self, id: NodeId, run: RunId) -> bool {
+        self.nodes.get(id.index()).is_some_and(|n| n.run == run)
+    }
+
+    pub(crate) fn next_run(&mut self) -> RunId {
+        self.next_run += 1;
+        RunId(self.next_run)
+    }
+
+    /// Adds a node, not running, as the last child of `parent`, in a group of its own.
+    pub(crate) fn insert(&mut self, parent: Option<NodeId>, new: NewNode, now: Instant) -> NodeId {
+        let run = self.next_run();
+        let entry = self.nodes.vacant_entry();
+        let id = NodeId::from_index(entry.key());
+        entry.insert(Node {
+            dn: new.dn,
+            runnable: new.runnable,
+            token: new.token,
+            task: None,
+            run,
+            state: NodeState::New,
+            since: now,
+            last_error: None,
+            restarts: 0,
+            failures: 0,
+            running: false,
+            pending: false,
+            live_children: 0,
+            parent,
+            first_child: None,
+            last_child: None,
+            next_sibling: None,
+            next_in_group: id,
+        });
+        if let Some(parent) = parent {
+            match self.get(parent).last_child {
+                Some(last) => self.get_mut(last).next_sibling = Some(id),
+                None => self.get_mut(parent).first_child = Some(id),
+            }
+            self.get_mut(parent).last_child = Some(id);
+        }
+        id
+    }
+
+    /// Makes `members` one group: a ring through `next_in_group`.
+    pub(crate) fn link_group(&mut self, members: &[NodeId]) {
+        for (i, &id) in members.iter().enumerate() {
+            self.get_mut(id).next_in_group = members[(i + 1) % members.len()];
+        }
+    }
+
+    /// The other members of `id`'s group.
+    pub(crate) fn group_siblings(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let mut cur = self.get(id).next_in_group;
+        std::iter::from_fn(move || {
+            (cur != id).then(|| {
+                let this = cur;
+                cur = self.get(cur).next_in_group;
+                this
+            })
+        })
+    }
+
+    pub(crate) fn children(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let mut next = self.get(id).first_child;
+        std::iter::from_fn(move || {
+            let this = next?;
+            next = self.get(this).next_sibling;
+            Some(this)
+        })
+    }
+
+    /// `id` and its descendants, parents before children, siblings in start order.
+    pub(crate) fn preorder(&self, id: NodeId) -> impl Iterator<Item = NodeId> + '_ {
+        let mut stack = vec![id];
+        std::iter::from_fn(move || {
+            let this = stack.pop()?;
+            let first = stack.len();
+            stack.extend(self.children(this));
+            stack[first..].reverse();
+            Some(this)
+        })
+    }
+
+    /// Records that a task now exists for `id`'s current run.
+    pub(crate) fn mark_running(&mut self, id: NodeId) {
+        let node = self.get_mut(id);
+        debug_assert!(!node.running, "at most one task per node");
+        let was_active = node.subtree_active();
+        node.running = true;
+        self.running += 1;
+        if !was_active {
+            self.propagate_active(id);
+        }
+    }
+
+    /// Records that `id`'s task has ended. Every node whose subtree stops with it and that
+    /// wants a restart is pushed to `stopped`, lowest first, for the GC to consider.
+    pub(crate) fn mark_stopped(&mut self, id: NodeId, stopped: &mut Vec<NodeId>) {
+        let node = self.get_mut(id);
+        debug_assert!(node.running, "only a running node can stop");
+        node.running = false;
+        node.pending = false;
+        node.task = None;
+        self.running -= 1;
+        let mut cur = id;
+        loop {
+            let node = self.get(cur);
+            if node.subtree_active() {
+                return;
+            }
+            if node.state.wants_restart() {
+                stopped.push(cur);
+            }
+            let Some(parent) = node.parent else { return };
+            self.get_mut(parent).live_children -= 1;
+            cur = parent;
+        }
+    }
+
+    /// `id`'s subtree has just become active: count it in each ancestor that was not yet.
+    fn propagate_active(&mut self, id: NodeId) {
+        let mut cur = id;
+        while let Some(parent) = self.get(cur).parent {
+            let p = self.get_mut(parent);
+            let was_active = p.subtree_active();
+            p.live_children += 1;
+            if was_active {
+                return;
+            }
+            cur = parent;
+        }
+    }
+
+    /// Removes every descendant of `id`, whose subtree has fully stopped (invariant 3).
+    pub(crate) fn remove_descendants(&mut self, id: NodeId) {
+        debug_assert!(!self.get(id).subtree_active());
+        let mut stack: Vec<NodeId> = self.children(id).collect();
+        while let Some(this) = stack.pop() {
+            stack.extend(self.children(this));
+            let removed = self.nodes.remove(this.index());
+            debug_assert!(!removed.running);
+        }
+        let node = self.get_mut(id);
+        node.first_child = None;
+        node.last_child = None;
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A tree built by hand, for the pure tests of this module and of the GC.
+    pub(crate) fn tree_with_root() -> Tree {
+        Tree::new(new_node(Dn::root()), Instant::now())
+    }
+
+    pub(crate) fn new_node(dn: Dn) -> NewNode {
+        NewNode {
+            dn,
+            runnable: Arc::new(|_ctx: crate::Context| async { Ok(()) }),
+            token: CancellationToken::new(),
+        }
+    }
+
+    pub(crate) fn add(tree: &mut Tree, parent: NodeId, name: &str) -> NodeId {
+        let dn = tree.get(parent).dn.child(name);
+        let id = tree.insert(Some(parent), new_node(dn), Instant::now());
+        tree.mark_running(id);
+        id
+    }
+
+    #[test]
+    fn stop_flips_only_the_stopped_part() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let b = add(&mut tree, root, "b");
+        let a1 = add(&mut tree, a, "a1");
+        assert_eq!(tree.get(root).live_children, 2);
+        assert_eq!(tree.get(a).live_children, 1);
+
+        let mut stopped = Vec::new();
+        tree.get_mut(a).state = NodeState::Dead;
+        tree.mark_stopped(a, &mut stopped);
+        assert!(
+            stopped.is_empty(),
+            "a1 still runs, so a's subtree has not stopped"
+        );
+        assert_eq!(tree.get(root).live_children, 2);
+
+        tree.get_mut(a1).state = NodeState::Canceled;
+        tree.mark_stopped(a1, &mut stopped);
+        assert_eq!(stopped, vec![a1, a], "both flipped, lowest first");
+        assert_eq!(tree.get(root).live_children, 1);
+        assert_eq!(tree.running(), 2, "root and b");
+
+        tree.remove_descendants(a);
+        assert_eq!(tree.children(a).count(), 0);
+        assert_eq!(tree.children(root).collect::<Vec<_>>(), vec![a, b]);
+        tree.mark_running(a);
+        assert_eq!(tree.get(root).live_children, 2);
+    }
+
+    #[test]
+    fn groups_are_rings() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let ids: Vec<_> = ["x", "y", "z"]
+            .iter()
+            .map(|n| add(&mut tree, root, n))
+            .collect();
+        tree.link_group(&ids);
+        let lone = add(&mut tree, root, "lone");
+        assert_eq!(
+            tree.group_siblings(ids[1]).collect::<Vec<_>>(),
+            vec![ids[2], ids[0]]
+        );
+        assert_eq!(tree.group_siblings(lone).count(), 0);
+        let order: Vec<_> = tree
+            .preorder(root)
+            .map(|id| tree.get(id).dn.to_string())
+            .collect();
+        assert_eq!(order, ["root", "root.x", "root.y", "root.z", "root.lone"]);
+    }
+}

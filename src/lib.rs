@@ -1,0 +1,1 @@
+//! Holds the workspace examples (`examples/`) and cross-crate scenario tests (`tests/`).
