@@ -24,6 +24,7 @@ pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) 
 
 async fn run(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
     if !delay.is_zero() {
+        let began = tokio::time::Instant::now();
         tokio::select! {
             biased;
             () = ctx.cancelled() => {
@@ -32,10 +33,11 @@ async fn run(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
             }
             () = tokio::time::sleep(delay) => {}
         }
+        // Report the wait as it happened: the timer rounds up to its millisecond tick.
         ctx.send(Msg::Started {
             node: ctx.node(),
             run: ctx.run_id(),
-            delay,
+            delay: began.elapsed(),
         });
     }
     let result = CatchUnwind::start(&*runnable, ctx.clone()).await;

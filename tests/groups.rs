@@ -1,0 +1,192 @@
+//! Groups: a member's death cancels its siblings (and their subtrees), and all restart.
+
+mod common;
+
+use std::sync::Arc;
+
+use arbor::{Context, Group, NodeState, Runnable, Signal};
+use common::*;
+
+#[tokio::test(start_paused = true)]
+async fn group_sibling_death_cancels_the_other_then_both_restart() {
+    let kills = Kills::new();
+    let tracker = Tracker::new();
+    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let sup = supervisor(root_with(move || {
+        Group::new()
+            .add_shared("a", a.clone())
+            .add_shared("b", b.clone())
+    }));
+    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    assert_eq!(
+        (tracker.entries("root.a"), tracker.entries("root.b")),
+        (1, 1)
+    );
+
+    kills.kill("root.b");
+    let both_healthy_again = |seen: &[arbor::Event]| {
+        ["root.a", "root.b"].iter().all(|dn| {
+            seen.iter()
+                .rev()
+                .find(|e| e.dn == *dn)
+                .is_some_and(|e| e.to == NodeState::Healthy)
+        })
+    };
+    let seen = record(&mut events, both_healthy_again).await;
+
+    let b_dead = position(&seen, "b Dead", entered("root.b", NodeState::Dead));
+    let a_canceled = position(&seen, "a Canceled", entered("root.a", NodeState::Canceled));
+    let a_new = position(&seen, "a restarted", restarted("root.a"));
+    let b_new = position(&seen, "b restarted", restarted("root.b"));
+    assert!(b_dead < a_canceled && a_canceled < a_new);
+    assert!(seen[b_dead]
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("killed by the test"));
+    assert_eq!(
+        seen[a_new].delay,
+        Some(ms(0)),
+        "a canceled node restarts at once"
+    );
+    assert_eq!(
+        seen[b_new].delay,
+        Some(ms(500)),
+        "a dead node waits its backoff"
+    );
+    assert_eq!(
+        (tracker.entries("root.a"), tracker.entries("root.b")),
+        (2, 2)
+    );
+    assert_eq!(
+        tracker.entries("root"),
+        0,
+        "the root was not tracked and not restarted"
+    );
+
+    sup.shutdown().await.into_result().unwrap();
+    assert_eq!(tracker.live(), 0);
+    tracker.assert_never_two_at_once();
+}
+
+#[tokio::test(start_paused = true)]
+async fn member_with_deep_subtree_restarts_whole_when_sibling_dies() {
+    let kills = Kills::new();
+    let tracker = Tracker::new();
+    // a and four levels of descendants below it: 1 + 2 + 4 + 8 + 16 = 31 nodes.
+    let a = binary(4, &kills, &tracker);
+    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let sup = supervisor(root_with(move || {
+        Group::new()
+            .add_shared("a", a.clone())
+            .add_shared("b", b.clone())
+    }));
+    let (status, mut events) = settled(&sup, |s| s.len() == 33 && all_healthy(s)).await;
+    let subtree: Vec<String> = status
+        .iter()
+        .map(|n| n.dn.to_string())
+        .filter(|dn| dn.starts_with("root.a"))
+        .collect();
+    assert_eq!(subtree.len(), 31);
+
+    kills.kill("root.b");
+    let seen = record(&mut events, |seen| {
+        seen.iter().filter(|e| e.to == NodeState::Healthy).count() == 32
+    })
+    .await;
+
+    let a_restart = position(&seen, "a restarted", restarted("root.a"));
+    for dn in &subtree {
+        let canceled = position(&seen, "Canceled", |e| {
+            e.dn == dn.as_str() && e.to == NodeState::Canceled
+        });
+        assert!(
+            canceled <= a_restart,
+            "{dn} stopped before a restarted: a restarts only once its subtree has stopped"
+        );
+        assert_eq!(tracker.entries(dn), 2, "{dn} ran again");
+    }
+    let status = until_status(&sup, &mut events, |s| s.len() == 33 && all_healthy(s)).await;
+    assert_eq!(
+        status.get("root.a.l.r.l.r").unwrap().restarts,
+        0,
+        "recreated, not restarted"
+    );
+    assert_eq!(status.get("root.a").unwrap().restarts, 1);
+
+    sup.shutdown().await.into_result().unwrap();
+    assert_eq!(tracker.live(), 0);
+    tracker.assert_never_two_at_once();
+}
+
+#[tokio::test(start_paused = true)]
+async fn done_member_is_restarted_with_its_group() {
+    let kills = Kills::new();
+    let tracker = Tracker::new();
+    let one_shot: Arc<dyn Runnable> = Arc::new(tracker.track(|ctx: Context| async move {
+        ctx.signal(Signal::Healthy)?;
+        ctx.signal(Signal::Done)?;
+        Ok(())
+    }));
+    let w: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let sup = supervisor(root_with(move || {
+        Group::new()
+            .add_shared("once", one_shot.clone())
+            .add_shared("w", w.clone())
+    }));
+    let (_, mut events) = settled(&sup, |s| {
+        s.get("root.once")
+            .is_some_and(|n| n.state == NodeState::Done)
+            && s.get("root.w")
+                .is_some_and(|n| n.state == NodeState::Healthy)
+    })
+    .await;
+
+    kills.kill("root.w");
+    expect(&mut events, entered("root.once", NodeState::Canceled)).await;
+    let again = expect(&mut events, restarted("root.once")).await;
+    assert_eq!(again.delay, Some(ms(0)));
+    expect(&mut events, entered("root.once", NodeState::Done)).await;
+    expect(&mut events, entered("root.w", NodeState::Healthy)).await;
+    assert_eq!(tracker.entries("root.once"), 2);
+
+    sup.shutdown().await.into_result().unwrap();
+    tracker.assert_never_two_at_once();
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_wait_is_cancelled_when_the_group_dies_again() {
+    let kills = Kills::new();
+    let tracker = Tracker::new();
+    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let sup = supervisor(root_with(move || {
+        Group::new()
+            .add_shared("a", a.clone())
+            .add_shared("b", b.clone())
+    }));
+    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+
+    // b dies and waits 500 ms; a restarts at once; then a dies while b still waits.
+    kills.kill("root.b");
+    expect(&mut events, entered("root.a", NodeState::Healthy)).await;
+    kills.kill("root.a");
+    let seen = record(&mut events, |seen| {
+        seen.iter()
+            .any(|e| e.dn == "root.b" && e.to == NodeState::Healthy)
+    })
+    .await;
+    let b_canceled = position(&seen, "b Canceled", entered("root.b", NodeState::Canceled));
+    let b_new = position(&seen, "b restarted", restarted("root.b"));
+    assert!(b_canceled < b_new);
+    assert_eq!(seen[b_new].from, Some(NodeState::Canceled));
+    assert_eq!(
+        tracker.entries("root.b"),
+        2,
+        "the cancelled backoff never entered b; only the restart after it did"
+    );
+
+    sup.shutdown().await.into_result().unwrap();
+    tracker.assert_never_two_at_once();
+}
