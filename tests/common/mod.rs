@@ -225,14 +225,30 @@ pub fn binary(depth: u32, kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> Arc<dyn
 
 /// Records events until `done` says the sequence is complete.
 pub async fn record(events: &mut Events, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    record_matching(events, |_| true, done).await
+}
+
+/// Records the events that `keep` selects until `done` says the sequence is complete.
+pub async fn record_matching(
+    events: &mut Events,
+    keep: impl Fn(&Event) -> bool,
+    done: impl Fn(&[Event]) -> bool,
+) -> Vec<Event> {
     let mut seen = Vec::new();
     let wait = async {
         while !done(&seen) {
-            seen.push(events.next().await.expect("event stream ended"));
+            let event = events.next().await.expect("event stream ended");
+            if keep(&event) {
+                seen.push(event);
+            }
         }
     };
     if tokio::time::timeout(DEADLINE, wait).await.is_err() {
-        panic!("sequence incomplete at the deadline; saw: {seen:#?}");
+        let lines: Vec<String> = seen.iter().map(|e| e.to_string()).collect();
+        panic!(
+            "sequence incomplete at the deadline; saw:\n{}",
+            lines.join("\n")
+        );
     }
     seen
 }
