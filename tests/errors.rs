@@ -28,12 +28,10 @@ async fn with_root<T: Send + 'static>(
     (sup, rx)
 }
 
-fn serve(ctx: Context) -> impl std::future::Future<Output = anyhow::Result<()>> {
-    async move {
-        ctx.signal(Signal::Healthy)?;
-        ctx.cancelled().await;
-        Ok(())
-    }
+async fn serve(ctx: Context) -> anyhow::Result<()> {
+    ctx.signal(Signal::Healthy)?;
+    ctx.cancelled().await;
+    Ok(())
 }
 
 #[tokio::test(start_paused = true)]
@@ -108,7 +106,7 @@ async fn duplicates_and_empty_groups_are_rejected_and_start_nothing() {
         Err(Error::EmptyGroup { .. })
     ));
     let mut events = sup.events();
-    let status = until_status(&sup, &mut events, |s| all_healthy(s)).await;
+    let status = until_status(&sup, &mut events, all_healthy).await;
     let dns: Vec<_> = status.iter().map(|n| n.dn.to_string()).collect();
     assert_eq!(
         dns,
@@ -190,7 +188,7 @@ async fn illegal_signals_error_log_and_kill_the_node() {
             })
     }));
     let mut events = sup.events();
-    let mut errors = vec![results.recv().await.unwrap(), results.recv().await.unwrap()];
+    let mut errors = [results.recv().await.unwrap(), results.recv().await.unwrap()];
     errors.sort_by_key(|e| format!("{e:?}"));
     assert!(errors.iter().any(|e| matches!(e,
         Err(Error::InvalidSignal { dn, signal: Signal::Healthy, state: NodeState::Healthy })

@@ -34,8 +34,10 @@ impl fmt::Display for Event {
             Some(from) => write!(f, "{}: {from:?} -> {:?}", self.dn, self.to)?,
             None => write!(f, "{}: {:?}", self.dn, self.to)?,
         }
-        if let Some(delay) = self.delay {
-            write!(f, " after {delay:?}")?;
+        match self.delay {
+            Some(delay) if delay.is_zero() => f.write_str(" at once")?,
+            Some(delay) => write!(f, " after {delay:.1?}")?,
+            None => {}
         }
         if let Some(error) = &self.error {
             write!(f, " ({error})")?;

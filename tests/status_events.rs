@@ -1,0 +1,103 @@
+//! Status renders as an indented tree and as JSON; events start with a snapshot.
+
+mod common;
+
+use std::sync::Arc;
+
+use arbor::{Context, Group, NodeState, Signal};
+use common::*;
+
+#[tokio::test(start_paused = true)]
+async fn status_shows_each_node_as_text_and_json() {
+    let kills = Kills::new();
+    let sup = supervisor(root_with({
+        let kills = kills.clone();
+        move || {
+            Group::new()
+                .add("api", {
+                    let kills = kills.clone();
+                    move |ctx: Context| {
+                        let kills = kills.clone();
+                        async move {
+                            ctx.run("listener", worker(&kills))?;
+                            ctx.signal(Signal::Healthy)?;
+                            ctx.cancelled().await;
+                            Ok(())
+                        }
+                    }
+                })
+                .add("db", worker(&kills))
+        }
+    }));
+    let (_, mut events) = settled(&sup, |s| s.len() == 4 && all_healthy(s)).await;
+    kills.kill("root.db");
+    // api and db are one group: api restarts at once (with a new listener), db after 500 ms.
+    expect(&mut events, entered("root.db", NodeState::Healthy)).await;
+    tokio::time::advance(ms(1500)).await;
+
+    let status = sup.status().await;
+    let text = status.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("root Healthy"), "{text}");
+    assert!(lines[1].starts_with("  api Healthy"), "{text}");
+    assert!(lines[2].starts_with("    listener Healthy"), "{text}");
+    assert!(
+        lines[3].starts_with("  db Healthy") && lines[3].contains("restarts=1"),
+        "{text}"
+    );
+    assert!(
+        lines[3].contains("last_error=\"killed by the test\""),
+        "{text}"
+    );
+
+    let json = serde_json::to_value(&status).unwrap();
+    let db = &json["root"]["children"][1];
+    assert_eq!(db["dn"], "root.db");
+    assert_eq!(db["state"], "Healthy");
+    assert_eq!(db["restarts"], 1);
+    assert_eq!(db["last_error"], "killed by the test");
+    assert_eq!(db["in_state_ms"], 1500);
+    assert_eq!(
+        json["root"]["children"][0]["children"][0]["dn"],
+        "root.api.listener"
+    );
+    sup.shutdown().await.into_result().unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_stream_starts_with_the_current_state_of_every_node() {
+    let kills = Kills::new();
+    let w = Arc::new(worker(&kills));
+    let sup = supervisor(root_with(move || Group::new().add_shared("w", w.clone())));
+    settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let mut events = sup.events();
+    let first = events.next().await.unwrap();
+    let second = events.next().await.unwrap();
+    assert_eq!(
+        (first.dn.as_str(), first.from, first.to),
+        ("root", None, NodeState::Healthy)
+    );
+    assert_eq!(
+        (second.dn.as_str(), second.from, second.to),
+        ("root.w", None, NodeState::Healthy)
+    );
+    kills.kill("root.w");
+    let next = events.next().await.unwrap();
+    assert_eq!(
+        (next.dn.as_str(), next.from, next.to),
+        ("root.w", Some(NodeState::Healthy), NodeState::Dead)
+    );
+    assert_eq!(
+        next.to_string(),
+        "root.w: Healthy -> Dead (killed by the test)"
+    );
+    sup.shutdown().await.into_result().unwrap();
+    let mut rest = Vec::new();
+    while let Some(e) = events.next().await {
+        rest.push(e);
+    }
+    assert!(rest
+        .iter()
+        .any(|e| e.dn == "root" && e.to == NodeState::Canceled));
+}
