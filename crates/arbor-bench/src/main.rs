@@ -1,0 +1,228 @@
+//! The anchor harness: arbor measured exactly as the Erlang/OTP and Go anchors measure
+//! themselves, on tokio's multi-thread and current-thread runtimes.
+//!
+//! Run with `cargo run --release -p arbor-bench -- [options]`:
+//!
+//! ```text
+//! --runtime multi|current|both   runtimes to measure on (default both)
+//! --tests spawn,restart,idle     what to measure (default all three; floor also accepted)
+//! --floor                        also measure the bare-tokio floor under restart latency
+//! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
+//! --reps 200                     restart repetitions (default 200)
+//! --big 14                       depth of the healthy subtree beside the restart group
+//! --idle-secs 10                 idle window (default 10)
+//! --idle-depth 14                depth of the idle tree (default 14: 32,767 nodes)
+//! ```
+//!
+//! Output: `RESULT rt=<runtime> <anchor name>=<value> <unit>`, three decimals. Every
+//! measurement runs in a fresh process (this binary re-executed with `--child`), as the
+//! anchors run each in a fresh VM, so that memory figures start from a clean process.
+#![allow(clippy::disallowed_methods)]
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use arbor_bench::report::{Line, Metric};
+use arbor_bench::runtime::RuntimeKind;
+use arbor_bench::{floor, idle, restart, spawn};
+
+/// One measurement, run in a process of its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Job {
+    Spawn { depth: u32 },
+    Restart { reps: usize, big: Option<u32> },
+    Idle { depth: u32, secs: u64 },
+    Floor { reps: usize },
+}
+
+impl Job {
+    fn to_args(self) -> Vec<String> {
+        let s = |v: &dyn ToString| v.to_string();
+        match self {
+            Job::Spawn { depth } => vec!["spawn".into(), s(&depth)],
+            Job::Restart { reps, big: None } => vec!["restart".into(), s(&reps)],
+            Job::Restart {
+                reps,
+                big: Some(big),
+            } => vec!["restart_big".into(), s(&reps), s(&big)],
+            Job::Idle { depth, secs } => vec!["idle".into(), s(&depth), s(&secs)],
+            Job::Floor { reps } => vec!["floor".into(), s(&reps)],
+        }
+    }
+
+    fn from_args(args: &[String]) -> anyhow::Result<Job> {
+        let num = |i: usize| -> anyhow::Result<u64> {
+            args.get(i)
+                .with_context(|| format!("job {args:?}: argument {i} missing"))?
+                .parse()
+                .with_context(|| format!("job {args:?}: argument {i} is not a number"))
+        };
+        Ok(match args.first().map(String::as_str) {
+            Some("spawn") => Job::Spawn {
+                depth: u32::try_from(num(1)?)?,
+            },
+            Some("restart") => Job::Restart {
+                reps: usize::try_from(num(1)?)?,
+                big: None,
+            },
+            Some("restart_big") => Job::Restart {
+                reps: usize::try_from(num(1)?)?,
+                big: Some(u32::try_from(num(2)?)?),
+            },
+            Some("idle") => Job::Idle {
+                depth: u32::try_from(num(1)?)?,
+                secs: num(2)?,
+            },
+            Some("floor") => Job::Floor {
+                reps: usize::try_from(num(1)?)?,
+            },
+            _ => bail!("unknown job {args:?}"),
+        })
+    }
+
+    async fn measure(self) -> anyhow::Result<Vec<Metric>> {
+        match self {
+            Job::Spawn { depth } => spawn::measure(depth).await,
+            Job::Restart { reps, big } => restart::measure(reps, big).await,
+            Job::Idle { depth, secs } => idle::measure(depth, Duration::from_secs(secs)).await,
+            Job::Floor { reps } => floor::measure(reps).await,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Options {
+    runtimes: Vec<RuntimeKind>,
+    jobs: Vec<Job>,
+}
+
+const USAGE: &str =
+    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor] \
+[--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14]";
+
+fn parse_options(args: &[String]) -> anyhow::Result<Options> {
+    let mut runtimes = RuntimeKind::ALL.to_vec();
+    let mut tests = vec!["spawn".to_owned(), "restart".into(), "idle".into()];
+    let mut depths = vec![10, 14, 17, 19];
+    let (mut reps, mut big, mut idle_secs, mut idle_depth) = (200, 14, 10, 14);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        if flag == "--floor" {
+            tests.push("floor".into());
+            continue;
+        }
+        if flag == "--help" || flag == "-h" {
+            bail!("{USAGE}");
+        }
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let list = || value.split(',').map(str::trim).filter(|s| !s.is_empty());
+        match flag.as_str() {
+            "--runtime" => {
+                runtimes = match value.as_str() {
+                    "both" => RuntimeKind::ALL.to_vec(),
+                    one => vec![one.parse()?],
+                }
+            }
+            "--tests" => tests = list().map(str::to_owned).collect(),
+            "--depths" => {
+                depths = list()
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .context("--depths takes numbers")?
+            }
+            "--reps" => reps = value.parse().context("--reps takes a number")?,
+            "--big" => big = value.parse().context("--big takes a number")?,
+            "--idle-secs" => idle_secs = value.parse().context("--idle-secs takes a number")?,
+            "--idle-depth" => idle_depth = value.parse().context("--idle-depth takes a number")?,
+            other => bail!("unknown option {other}\n{USAGE}"),
+        }
+    }
+    let mut jobs = Vec::new();
+    for test in &tests {
+        match test.as_str() {
+            "spawn" => jobs.extend(depths.iter().map(|&depth| Job::Spawn { depth })),
+            "restart" => {
+                jobs.push(Job::Restart { reps, big: None });
+                jobs.push(Job::Restart {
+                    reps,
+                    big: Some(big),
+                });
+            }
+            "idle" => jobs.push(Job::Idle {
+                depth: idle_depth,
+                secs: idle_secs,
+            }),
+            "floor" => jobs.push(Job::Floor { reps }),
+            other => bail!("unknown test {other}: expected spawn, restart, idle or floor"),
+        }
+    }
+    Ok(Options { runtimes, jobs })
+}
+
+/// Runs one job on `rt` in this process and prints its lines.
+fn run_child(rt: RuntimeKind, job: Job) -> anyhow::Result<()> {
+    let runtime = rt.build()?;
+    // The harness runs as a task, as the anchors' harnesses run as processes/goroutines among
+    // the ones they measure, rather than on a thread of its own.
+    let metrics = runtime.block_on(async { tokio::spawn(job.measure()).await? })?;
+    for metric in metrics {
+        println!("{}", Line::on_runtime(rt.name(), metric));
+    }
+    Ok(())
+}
+
+/// Runs every job on every runtime, each in a fresh process, and forwards their lines.
+fn run_parent(options: &Options) -> anyhow::Result<bool> {
+    let exe = std::env::current_exe().context("finding this binary to re-run it")?;
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("# arbor-bench: multi = tokio multi-thread runtime ({workers} workers), current = current-thread runtime");
+    let mut ok = true;
+    for &job in &options.jobs {
+        if let Job::Idle { depth, secs } = job {
+            println!(
+                "# idle: a depth-{depth} tree, window {secs} s after {:?} settling",
+                idle::SETTLE
+            );
+        }
+        for &rt in &options.runtimes {
+            let output = Command::new(&exe)
+                .arg("--child")
+                .arg(rt.name())
+                .args(job.to_args())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .with_context(|| format!("running {}", exe.display()))?;
+            print!("{}", String::from_utf8_lossy(&output.stdout));
+            if !output.status.success() {
+                ok = false;
+                println!("# FAILED rt={rt} {job:?}: {}", output.status);
+            }
+        }
+    }
+    Ok(ok)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = if args.first().map(String::as_str) == Some("--child") {
+        args.get(1)
+            .context("--child needs a runtime")
+            .and_then(|rt| rt.parse())
+            .and_then(|rt| Ok((rt, Job::from_args(&args[2..])?)))
+            .and_then(|(rt, job)| run_child(rt, job))
+            .map(|()| true)
+    } else {
+        parse_options(&args).and_then(|options| run_parent(&options))
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("arbor-bench: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! Start-up and shutdown of a full binary tree: `spawn_dD_*` and `shutdown_dD_wall`.
+
+use std::time::{Duration, Instant};
+
+use arbor::{NodeState, Supervisor};
+
+use crate::procstat::rss_bytes;
+use crate::report::Metric;
+use crate::tree::BinaryTree;
+
+/// How long any one step may take before the measurement fails (also the shutdown timeout,
+/// so that a slow shutdown is measured rather than cut short).
+const LIMIT: Duration = Duration::from_secs(600);
+
+/// Starts a tree of depth `depth` under a new supervisor, waits until every node is Healthy,
+/// then shuts it down. Run it in a fresh process: the RSS figure is the growth of the whole
+/// process.
+///
+/// Figures, with `D` = `depth`:
+/// - `spawn_dD_wall` (ms): from creating the supervisor until every node has signalled
+///   Healthy *and* the processor has handled every signal (the [`Supervisor::status`] that
+///   follows the last signal is answered after all of them);
+/// - `spawn_dD_per_node` (us): that over the node count;
+/// - `spawn_dD_rss_per_node` (bytes): VmRSS growth from before the supervisor to the last
+///   signal, over the node count (read before the status call, whose snapshot of the whole
+///   tree would count too);
+/// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the status round
+///   trip (not an anchor figure: it shows what the snapshot of a big tree costs);
+/// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned.
+///
+/// # Errors
+///
+/// When the tree is not all Healthy within 10 minutes, the status disagrees with the count,
+/// or the shutdown reports a stuck node.
+pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
+    let tree = BinaryTree::new(depth);
+    let nodes = tree.nodes();
+    let name = format!("d{depth}");
+
+    let rss0 = rss_bytes()?;
+    let t0 = Instant::now();
+    let sup = Supervisor::builder()
+        .shutdown_timeout(LIMIT)
+        .spawn(tree.root())?;
+    tree.all_healthy(LIMIT).await?;
+    let signalled = t0.elapsed();
+    let rss1 = rss_bytes()?;
+    let status = sup.status().await;
+    let wall = t0.elapsed();
+
+    let healthy = status
+        .iter()
+        .filter(|n| n.state == NodeState::Healthy)
+        .count();
+    anyhow::ensure!(
+        healthy == nodes,
+        "status shows {healthy} of {nodes} nodes Healthy"
+    );
+    drop(status);
+
+    let t1 = Instant::now();
+    let report = sup.shutdown().await;
+    let shutdown = t1.elapsed();
+    report.into_result()?;
+
+    let rss_growth = rss1.saturating_sub(rss0) as f64;
+    Ok(vec![
+        Metric::ms(format!("spawn_{name}_wall"), wall),
+        Metric::new(
+            format!("spawn_{name}_per_node"),
+            wall.as_secs_f64() * 1e6 / nodes as f64,
+            "us",
+        ),
+        Metric::new(
+            format!("spawn_{name}_rss_per_node"),
+            rss_growth / nodes as f64,
+            "bytes",
+        ),
+        Metric::ms(format!("spawn_{name}_signal_wall"), signalled),
+        Metric::ms(format!("shutdown_{name}_wall"), shutdown),
+    ])
+}
