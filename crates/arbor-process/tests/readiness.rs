@@ -1,0 +1,180 @@
+//! Healthy means ready: spawned, or past the readiness check when one is given.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor::NodeState;
+use arbor_process::{Command, Regex};
+use common::*;
+
+fn pattern(re: &str) -> Regex {
+    Regex::new(re).expect("a valid pattern")
+}
+
+/// Waits (polling a file, within the deadline) until the test creates `go`.
+const WAIT_FOR_GO: &str = "while [ ! -e go ]; do sleep 0.01; done";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_check_the_node_is_healthy_once_spawned() {
+    let sup = supervise(
+        root_with("sleeper", Command::new("sleep").arg("1000")),
+        fast_backoff(),
+    );
+    let mut events = sup.events();
+    expect_state(&mut events, "root.sleeper", NodeState::Healthy).await;
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_line_makes_the_node_healthy_only_once_it_is_printed() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script =
+        format!("echo starting; echo $$ > started; {WAIT_FOR_GO}; echo ready; exec sleep 1000");
+    let cmd = sh(&script)
+        .current_dir(dir.path())
+        .ready_on_line(pattern("^ready$"));
+    let sup = supervise(root_with("web", cmd), fast_backoff());
+    let mut events = sup.events();
+
+    let pid = read_pid(&dir.path().join("started")).await;
+    assert!(alive(pid));
+    // Running, and it printed a line, but not the ready one: still New.
+    let status = sup.status().await;
+    let web = status.get("root.web").expect("the node exists");
+    assert_eq!(web.state, NodeState::New, "{status}");
+
+    std::fs::write(dir.path().join("go"), "").expect("create the go file");
+    expect_state(&mut events, "root.web", NodeState::Healthy).await;
+    assert!(alive(pid), "the same process serves on");
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_line_may_come_on_stderr() {
+    let cmd = sh("echo 'listening on 8080' >&2; exec sleep 1000")
+        .ready_on_line(pattern(r"listening on \d+"));
+    let sup = supervise(root_with("web", cmd), fast_backoff());
+    let mut events = sup.events();
+    expect_state(&mut events, "root.web", NodeState::Healthy).await;
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_port_makes_the_node_healthy_once_it_accepts_connections() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = free_port();
+    let listener = format!(
+        "import os, socket, time\n\
+         open('started', 'w').write(str(os.getpid()) + '\\n')\n\
+         while not os.path.exists('go'): time.sleep(0.01)\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port}))\n\
+         s.listen()\n\
+         while True: s.accept()[0].close()\n"
+    );
+    let cmd = Command::new("python3")
+        .args(["-c", &listener])
+        .current_dir(dir.path())
+        .ready_on_port(port);
+    let sup = supervise(root_with("api", cmd), fast_backoff());
+    let mut events = sup.events();
+
+    read_pid(&dir.path().join("started")).await;
+    let status = sup.status().await;
+    assert_eq!(
+        status.get("root.api").expect("the node exists").state,
+        NodeState::New,
+        "not listening yet: {status}"
+    );
+
+    std::fs::write(dir.path().join("go"), "").expect("create the go file");
+    expect_state(&mut events, "root.api", NodeState::Healthy).await;
+    tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the port accepts connections once Healthy");
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_timeout_is_a_death_that_says_what_was_awaited_and_stops_the_process() {
+    let cmd = Command::new("sleep")
+        .arg("1000")
+        .ready_on_line(pattern("^never$"))
+        .ready_timeout(Duration::from_millis(300))
+        .grace_period(Duration::from_millis(300));
+    let sup = supervise(root_with("slow", cmd), fast_backoff());
+    let mut events = sup.events();
+    let dead = expect_state(&mut events, "root.slow", NodeState::Dead).await;
+    let error = error_of(&dead);
+    assert!(error.contains("\"sleep\""), "{error}");
+    assert!(error.contains("was not ready within 300ms"), "{error}");
+    assert!(
+        error.contains("waiting for a line matching /^never$/ on stdout or stderr"),
+        "{error}"
+    );
+    // The run returned only after reaping it.
+    assert!(!alive(pid_in(error)), "the unready process was stopped");
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_readiness_timeout_names_the_address() {
+    let port = free_port();
+    let cmd = Command::new("sleep")
+        .arg("1000")
+        .ready_on_port(port)
+        .ready_timeout(Duration::from_millis(200))
+        .grace_period(Duration::from_millis(300));
+    let sup = supervise(root_with("deaf", cmd), fast_backoff());
+    let mut events = sup.events();
+    let dead = expect_state(&mut events, "root.deaf", NodeState::Dead).await;
+    let error = error_of(&dead);
+    let want = format!("waiting for a connection accepted on 127.0.0.1:{port}");
+    assert!(error.contains(&want), "{error}");
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_before_readiness_is_a_death_that_says_so() {
+    let cmd = sh("echo 'config error' >&2; exit 4").ready_on_line(pattern("^ready$"));
+    let sup = supervise(root_with("broken", cmd), fast_backoff());
+    let mut events = sup.events();
+    let dead = expect_state(&mut events, "root.broken", NodeState::Dead).await;
+    let error = error_of(&dead);
+    assert!(
+        error.contains("exited with code 4 before it was ready"),
+        "{error}"
+    );
+    shutdown(sup).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_and_working_directory_reach_the_program() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let dir_path = dir.path().canonicalize().expect("a canonical path");
+    // The ready line shows what the program saw; only the expected view makes it Healthy.
+    let cmd = Command::new("/bin/sh")
+        .args([
+            "-c",
+            "echo \"seen ${GREETING:-unset} ${HOME:-unset} ${ARBOR_GONE:-unset} $(pwd)\"; exec /bin/sleep 1000",
+        ])
+        .env("ARBOR_GONE", "still here")
+        .env_clear()
+        .env("GREETING", "hello")
+        .env("ARBOR_GONE", "back")
+        .env_remove("ARBOR_GONE")
+        .current_dir(&dir_path);
+    let want = format!(
+        "^seen hello unset unset {}$",
+        regex::escape(&dir_path.to_string_lossy())
+    );
+    let sup = supervise(
+        root_with("envy", cmd.ready_on_line(pattern(&want))),
+        fast_backoff(),
+    );
+    let mut events = sup.events();
+    expect_state(&mut events, "root.envy", NodeState::Healthy).await;
+    shutdown(sup).await;
+}
