@@ -26,6 +26,7 @@
 //! ban on it exists for paused-clock tests.
 #![allow(clippy::disallowed_methods)]
 
+pub mod dataset;
 pub mod floor;
 pub mod idle;
 pub mod percentile;

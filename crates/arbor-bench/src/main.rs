@@ -30,10 +30,24 @@ use arbor_bench::{floor, idle, restart, spawn};
 /// One measurement, run in a process of its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Job {
-    Spawn { depth: u32 },
-    Restart { reps: usize, big: Option<u32> },
-    Idle { depth: u32, secs: u64 },
-    Floor { reps: usize },
+    Spawn {
+        depth: u32,
+    },
+    /// Start-up alone, then exit at once: for profilers (`--child multi spawn_only 17`).
+    SpawnOnly {
+        depth: u32,
+    },
+    Restart {
+        reps: usize,
+        big: Option<u32>,
+    },
+    Idle {
+        depth: u32,
+        secs: u64,
+    },
+    Floor {
+        reps: usize,
+    },
 }
 
 impl Job {
@@ -41,6 +55,7 @@ impl Job {
         let s = |v: &dyn ToString| v.to_string();
         match self {
             Job::Spawn { depth } => vec!["spawn".into(), s(&depth)],
+            Job::SpawnOnly { depth } => vec!["spawn_only".into(), s(&depth)],
             Job::Restart { reps, big: None } => vec!["restart".into(), s(&reps)],
             Job::Restart {
                 reps,
@@ -60,6 +75,9 @@ impl Job {
         };
         Ok(match args.first().map(String::as_str) {
             Some("spawn") => Job::Spawn {
+                depth: u32::try_from(num(1)?)?,
+            },
+            Some("spawn_only") => Job::SpawnOnly {
                 depth: u32::try_from(num(1)?)?,
             },
             Some("restart") => Job::Restart {
@@ -84,6 +102,14 @@ impl Job {
     async fn measure(self) -> anyhow::Result<Vec<Metric>> {
         match self {
             Job::Spawn { depth } => spawn::measure(depth).await,
+            Job::SpawnOnly { depth } => {
+                let metrics = spawn::start_only(depth).await?;
+                for metric in metrics {
+                    println!("{metric:?}");
+                }
+                // Skip the teardown of the tree: the profile should hold start-up only.
+                std::process::exit(0)
+            }
             Job::Restart { reps, big } => restart::measure(reps, big).await,
             Job::Idle { depth, secs } => idle::measure(depth, Duration::from_secs(secs)).await,
             Job::Floor { reps } => floor::measure(reps).await,

@@ -80,3 +80,21 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
         Metric::ms(format!("shutdown_{name}_wall"), shutdown),
     ])
 }
+
+/// Starts a tree of depth `depth` and waits until every node is Healthy and the processor
+/// knows; reports `spawn_dD_wall` and leaves the tree running. For profiling start-up alone.
+///
+/// # Errors
+///
+/// When the tree is not all Healthy within 10 minutes.
+pub async fn start_only(depth: u32) -> anyhow::Result<Vec<Metric>> {
+    let tree = BinaryTree::new(depth);
+    let t0 = Instant::now();
+    let sup = Supervisor::new(tree.root());
+    tree.all_healthy(LIMIT).await?;
+    drop(sup.status().await);
+    let wall = t0.elapsed();
+    // Leak the supervisor: dropping it would shut the tree down.
+    std::mem::forget(sup);
+    Ok(vec![Metric::ms(format!("spawn_d{depth}_wall"), wall)])
+}

@@ -3,16 +3,16 @@
 //! Run with `cargo run --release -p arbor-bench --bin plot -- OUT.png FILE...`, e.g.
 //! `... -- docs/benchmarks-startup.png target/bench/results.txt docs/benchmarks-peers.txt`.
 //!
-//! Every distinct tag set (`rt=multi`, `peer=otp_local`, ...) is one series of its
-//! `spawn_dD_wall` figures, placed at 2^(D+1) - 1 nodes. A line `# label TAG: TEXT` (e.g.
-//! `# label peer=otp_local: Erlang/OTP 25, this machine`) names a series in the legend.
+//! Every column of the [`Dataset`] (a labelled source: `rt=multi`, `peer=otp_local`, ...) is one
+//! series of its `spawn_dD_wall` figures, placed at 2^(D+1) - 1 nodes; a source with several
+//! runs plots their median.
 #![allow(clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use arbor_bench::report::Line;
+use arbor_bench::dataset::Dataset;
 use arbor_bench::tree::nodes;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
@@ -24,61 +24,33 @@ struct Series {
     points: BTreeMap<usize, f64>,
 }
 
-fn read_series(files: &[String]) -> anyhow::Result<Vec<Series>> {
-    let mut labels: BTreeMap<String, String> = BTreeMap::new();
-    let mut series: BTreeMap<String, Series> = BTreeMap::new();
-    for file in files {
-        let text = std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?;
-        for raw in text.lines() {
-            if let Some((tag, label)) = raw
-                .strip_prefix("# label ")
-                .and_then(|rest| rest.split_once(':'))
-            {
-                labels.insert(tag.trim().to_owned(), label.trim().to_owned());
-                continue;
-            }
-            let Some(line) = Line::parse(raw) else {
-                continue;
-            };
-            let Some(depth) = line
-                .metric
-                .name
-                .strip_prefix("spawn_d")
-                .and_then(|rest| rest.strip_suffix("_wall"))
-                .and_then(|d| d.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let key = line
-                .tags
+/// Each column's `spawn_dD_wall` figures; a column with several runs plots their median.
+fn series(data: &Dataset) -> Vec<Series> {
+    data.columns
+        .iter()
+        .filter_map(|column| {
+            let mut runs = 1;
+            let points: BTreeMap<usize, f64> = column
+                .values
                 .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(" ");
-            let entry = series.entry(key).or_default();
-            // A file may hold several runs: plot the last figure of each size.
-            entry.points.insert(nodes(depth), line.metric.value);
-        }
-    }
-    Ok(series
-        .into_iter()
-        .map(|(key, mut s)| {
-            s.label = labels
-                .get(&key)
-                .cloned()
-                .unwrap_or_else(|| default_label(&key));
-            s
+                .filter_map(|(name, values)| {
+                    let depth: u32 = name
+                        .strip_prefix("spawn_d")?
+                        .strip_suffix("_wall")?
+                        .parse()
+                        .ok()?;
+                    runs = runs.max(values.len());
+                    Some((nodes(depth), column.median(name)?))
+                })
+                .collect();
+            let label = if runs > 1 {
+                format!("{}, median of {runs} runs", column.label)
+            } else {
+                column.label.clone()
+            };
+            (!points.is_empty()).then_some(Series { label, points })
         })
-        .collect())
-}
-
-fn default_label(key: &str) -> String {
-    match key {
-        "rt=multi" => "arbor, tokio multi-thread".into(),
-        "rt=current" => "arbor, tokio current-thread".into(),
-        "" => "untagged".into(),
-        other => other.into(),
-    }
+        .collect()
 }
 
 const COLORS: [RGBColor; 8] = [
@@ -177,7 +149,7 @@ fn main() -> ExitCode {
         // An embedded font: no fontconfig or freetype needed.
         plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
             .map_err(|_| anyhow::anyhow!("the embedded DejaVu Sans font did not load"))?;
-        let series = read_series(files)?;
+        let series = series(&Dataset::read(files)?);
         draw(out, &series)?;
         println!("wrote {out}: {} series", series.len());
         Ok(())

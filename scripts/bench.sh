@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs arbor's benchmark harness (both tokio runtimes, depths 10,14,17,19, 200 restart reps, the
+# idle tree and the bare-tokio floor), the Erlang/OTP anchor beside it if one is given, and the
+# start-up plot. One command to re-run everything after a change to the core:
+#
+#   scripts/bench.sh                       # arbor only
+#   ARBOR_ERLANG_ANCHOR=/path/to/erlang/run.sh scripts/bench.sh   # and Erlang/OTP, same machine
+#   scripts/bench.sh --depths 10,14 --reps 50 --idle-secs 2       # options go to arbor-bench
+#
+# Writes $CARGO_TARGET_DIR/bench/results.txt (default target/bench/), table.md beside it, and
+# docs/benchmarks-startup.png. The Erlang anchor is any script that prints the anchors'
+# `RESULT name=value unit` lines and honours DEPTHS (ERLANG_DEPTHS here, default "10 14 17 19");
+# it needs Debian's erlang-base. Close other heavy work first: the machine has 2 cores.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+target=${CARGO_TARGET_DIR:-$repo/target}
+out=$target/bench
+mkdir -p "$out"
+results=$out/results.txt
+args=("$@")
+((${#args[@]})) || args=(--floor)
+
+cargo build --release -q -p arbor-bench --bins
+
+{
+  echo "# arbor bench $(date -u +%FT%TZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
+  echo "# machine: nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+    "mem=$(awk '/MemTotal/ {printf "%.0fGiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)" \
+    "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+  echo "# $(rustc --version)"
+  "$target/release/arbor-bench" "${args[@]}"
+  if [ -n "${ARBOR_ERLANG_ANCHOR:-}" ]; then
+    echo "# label peer=otp_local: Erlang/OTP, this run"
+    DEPTHS=${ERLANG_DEPTHS:-10 14 17 19} "$ARBOR_ERLANG_ANCHOR" | sed 's/^RESULT /RESULT peer=otp_local /'
+  fi
+} | tee "$results"
+
+vs=()
+[ -n "${ARBOR_ERLANG_ANCHOR:-}" ] && vs=(--vs "Erlang/OTP, this run")
+"$target/release/table" "${vs[@]}" "$results" docs/benchmarks-peers.txt >"$out/table.md"
+"$target/release/plot" docs/benchmarks-startup.png "$results" docs/benchmarks-peers.txt
+echo "wrote $results, $out/table.md and docs/benchmarks-startup.png"
