@@ -21,6 +21,7 @@ use parking_lot::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
+use crate::cancel::Cancel;
 use crate::message::{ChildSpec, Msg, MsgSender};
 use crate::name::check_name;
 use crate::node::{NodeId, RunId};
@@ -39,7 +40,7 @@ struct Inner {
     node: NodeId,
     run: RunId,
     dn: Dn,
-    token: CancellationToken,
+    cancel: Cancel,
     span: Span,
     tx: MsgSender,
     local: Mutex<Local>,
@@ -78,7 +79,7 @@ impl Phase {
 /// children, where a scan beats hashing; a node that starts many switches to a set.
 enum ChildNames {
     Few(Vec<Dn>),
-    Many(HashSet<Dn>),
+    Many(Box<HashSet<Dn>>),
 }
 
 const FEW_CHILDREN: usize = 16;
@@ -97,7 +98,7 @@ impl ChildNames {
             ChildNames::Few(dns) => {
                 let mut set: HashSet<Dn> = dns.drain(..).collect();
                 set.insert(dn);
-                *self = ChildNames::Many(set);
+                *self = ChildNames::Many(Box::new(set));
             }
             ChildNames::Many(dns) => {
                 dns.insert(dn);
@@ -113,13 +114,7 @@ pub(crate) struct RunEnd {
 }
 
 impl Context {
-    pub(crate) fn new(
-        node: NodeId,
-        run: RunId,
-        dn: Dn,
-        token: CancellationToken,
-        tx: MsgSender,
-    ) -> Self {
+    pub(crate) fn new(node: NodeId, run: RunId, dn: Dn, tx: MsgSender) -> Self {
         // Node spans are not nested under their parent's span: `dn` already carries the path,
         // and nesting would repeat it in every line and keep each parent's span alive.
         let span = tracing::info_span!(parent: None, "node", dn = %dn);
@@ -128,7 +123,7 @@ impl Context {
                 node,
                 run,
                 dn,
-                token,
+                cancel: Cancel::default(),
                 span,
                 tx,
                 local: Mutex::new(Local {
@@ -294,12 +289,12 @@ impl Context {
     ///
     /// Cancel safe: dropping the future loses nothing, and a new one sees the same state.
     pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.inner.token.cancelled()
+        self.inner.cancel.cancelled()
     }
 
     /// Whether this node has been told to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.token.is_cancelled()
+        self.inner.cancel.is_cancelled()
     }
 
     /// A token that is cancelled when this node is, for handing to code that takes a
@@ -307,7 +302,12 @@ impl Context {
     /// ([`cancelled_owned`](CancellationToken::cancelled_owned)). Cancelling it yourself
     /// affects only that token and its own children, never the tree.
     pub fn child_token(&self) -> CancellationToken {
-        self.inner.token.child_token()
+        self.inner.cancel.child_token()
+    }
+
+    /// Tells this run to stop (processor only); true if it had not been told yet.
+    pub(crate) fn cancel(&self) -> bool {
+        self.inner.cancel.cancel()
     }
 
     /// Marks the run as over and reports what it had signalled. Called by the task wrapper.

@@ -10,9 +10,9 @@
 //! [`Tree::mark_stopped`](crate::tree::Tree::mark_stopped)), so a pass costs in proportion to
 //! what changed since the last one and nothing runs while the tree is idle.
 //!
-//! A candidate is the topmost restart of its subtree iff its parent's token is not cancelled:
-//! a Dead or Canceled ancestor always has a cancelled token, and its cancellation reaches every
-//! token below it, so the candidate's parent would see it. When that ancestor's own subtree
+//! A candidate is the topmost restart of its subtree iff its parent is not cancelled: a Dead or
+//! Canceled ancestor is always cancelled, and cancellation is hereditary, so the candidate's
+//! parent would be too. When that ancestor's own subtree
 //! stops, it becomes a candidate in turn and covers this one.
 //!
 //! This module is pure: no I/O, no clock. The processor applies the plan.
@@ -46,7 +46,7 @@ fn must_and_may_restart(tree: &Tree, id: NodeId) -> bool {
 
 fn is_topmost(tree: &Tree, id: NodeId) -> bool {
     match tree.get(id).parent {
-        Some(parent) => !tree.get(parent).token.is_cancelled(),
+        Some(parent) => !tree.get(parent).is_cancelled(),
         None => true,
     }
 }
@@ -86,7 +86,7 @@ mod tests {
         let mut stopped = Vec::new();
 
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
-        tree.get(a).token.cancel();
+        tree.cancel_subtree(a);
         assert!(
             plan(&tree, &mut stopped, false).is_empty(),
             "a1, a2 still run"

@@ -66,6 +66,7 @@
 //! ```
 
 mod backoff;
+mod cancel;
 mod context;
 mod error;
 mod events;
@@ -91,5 +92,5 @@ pub use name::{Dn, MAX_NAME_LEN};
 pub use node::NodeState;
 pub use runnable::{RunFuture, Runnable};
 pub use signal::Signal;
-pub use status::{NodeStatus, Status};
+pub use status::{NodeStatus, Status, Summary};
 pub use supervisor::{Builder, PanicReport, ShutdownReport, Supervisor};

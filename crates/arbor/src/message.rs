@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
-use tracing::Span;
 
 use crate::node::{NodeId, RunId};
-use crate::{Dn, Event, Runnable, Status};
+use crate::{Dn, Event, Runnable, Status, Summary};
 
 pub(crate) type MsgSender = mpsc::UnboundedSender<Msg>;
 
@@ -40,7 +39,9 @@ pub(crate) enum Msg {
         node: NodeId,
         run: RunId,
         outcome: Outcome,
-        span: Span,
+    },
+    Summary {
+        reply: oneshot::Sender<Summary>,
     },
     Status {
         reply: oneshot::Sender<Status>,

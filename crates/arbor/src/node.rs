@@ -7,7 +7,8 @@
 //!    an earlier run (a late return, a backoff that was cancelled) can never match a later one.
 //! 3. `running` is true exactly while a task for the current run exists (including one that is
 //!    still waiting out its backoff); at most one such task exists per node.
-//! 4. `live_children` counts the children whose subtree is active, where a subtree is active if
+//! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it.
+//! 5. `live_children` counts the children whose subtree is active, where a subtree is active if
 //!    any node in it is `running`. A node's subtree is fully stopped iff
 //!    `!running && live_children == 0`.
 
@@ -17,9 +18,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
-use crate::{Dn, Runnable};
+use crate::{Context, Dn, Runnable};
 
 /// The state of a node (design §2).
 ///
@@ -79,10 +79,10 @@ pub(crate) struct RunId(pub(crate) u64);
 
 /// One node of the tree. Fields are documented where their meaning is not obvious.
 pub(crate) struct Node {
-    pub(crate) dn: Dn,
+    /// The current run's context: its DN, its span, and its stop signal, which is set when
+    /// this node, an ancestor or a group sibling must stop.
+    pub(crate) ctx: Context,
     pub(crate) runnable: Arc<dyn Runnable>,
-    /// Cancelled when this node, an ancestor or a group sibling must stop.
-    pub(crate) token: CancellationToken,
     /// The current run's task, kept so that shutdown can abort it after the timeout.
     pub(crate) task: Option<JoinHandle<()>>,
     pub(crate) run: RunId,
@@ -106,6 +106,15 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    pub(crate) fn dn(&self) -> &Dn {
+        self.ctx.dn()
+    }
+
+    /// Whether the current run has been told to stop.
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.ctx.is_cancelled()
+    }
+
     /// Whether any node in this subtree has a task (invariant 4).
     pub(crate) fn subtree_active(&self) -> bool {
         self.running || self.live_children > 0

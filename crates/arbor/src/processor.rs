@@ -16,27 +16,24 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
-use tracing::Span;
 
 use crate::message::{ChildSpec, Msg, Outcome};
 use crate::node::{NodeId, RunId};
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
-use crate::tree::{NewNode, Tree};
-use crate::{gc, task, Context, Event, NodeState, Status};
+use crate::tree::Tree;
+use crate::{gc, task, Event, NodeState, Status, Summary};
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
 /// trees cheap; the bound keeps a flood from delaying restarts.
 const BATCH: usize = 1024;
 
 pub(crate) struct Processor {
+    /// Holds a sender for every run's context, so `rx` never sees the channel close.
     tree: Tree,
     rx: mpsc::UnboundedReceiver<Msg>,
-    /// Handed to every context; keeping one here means `rx` never sees the channel close.
-    tx: mpsc::UnboundedSender<Msg>,
     config: Config,
-    /// The root node's parent token: cancelling it cancels the whole tree.
-    tree_token: CancellationToken,
+    /// How many nodes are in each state, for `Supervisor::summary`.
+    summary: Summary,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     /// Subtrees that stopped since the last GC pass and want a restart.
     stopped: Vec<NodeId>,
@@ -61,19 +58,14 @@ impl Processor {
         rx: mpsc::UnboundedReceiver<Msg>,
         end: Arc<End>,
     ) -> Self {
-        let tree_token = CancellationToken::new();
         let now = Instant::now();
-        let root = NewNode {
-            dn: crate::Dn::root(),
-            runnable: root,
-            token: tree_token.child_token(),
-        };
+        let mut summary = Summary::default();
+        summary.count(None, NodeState::New);
         Processor {
-            tree: Tree::new(root, now),
+            tree: Tree::new(root, tx, now),
             rx,
-            tx,
             config,
-            tree_token,
+            summary,
             subscribers: Vec::new(),
             stopped: Vec::new(),
             shutdown: None,
@@ -100,7 +92,7 @@ impl Processor {
                 },
             };
             if received == 0 {
-                break; // unreachable while `self.tx` lives, but ending is the right answer
+                break; // unreachable while the tree holds a sender, but ending is the right answer
             }
             self.now = Instant::now();
             for msg in batch.drain(..) {
@@ -124,14 +116,12 @@ impl Processor {
             Msg::BecameHealthy { node, run } => self.on_became_healthy(node, run),
             Msg::Misused { node, run, error } => self.on_misused(node, run, error),
             Msg::Started { node, run, delay } => self.on_started(node, run, delay),
-            Msg::Exited {
-                node,
-                run,
-                outcome,
-                span,
-            } => self.on_exited(node, run, outcome, span),
+            Msg::Exited { node, run, outcome } => self.on_exited(node, run, outcome),
             Msg::Status { reply } => {
                 let _ = reply.send(Status::of(&self.tree, self.now));
+            }
+            Msg::Summary { reply } => {
+                let _ = reply.send(self.summary);
             }
             Msg::Subscribe { events } => self.on_subscribe(events),
             Msg::Shutdown => self.begin_shutdown(),
@@ -143,15 +133,12 @@ impl Processor {
         if !self.tree.is_current(parent, run) {
             return;
         }
-        let parent_token = self.tree.get(parent).token.clone();
         let mut group = Vec::with_capacity(children.len());
         for child in children {
-            let new = NewNode {
-                dn: child.dn,
-                runnable: child.runnable,
-                token: parent_token.child_token(),
-            };
-            let id = self.tree.insert(Some(parent), new, self.now);
+            let id = self
+                .tree
+                .insert(Some(parent), child.dn, child.runnable, self.now);
+            self.summary.count(None, NodeState::New);
             self.emit(id, None, None, None);
             self.launch(id, Duration::ZERO);
             group.push(id);
@@ -174,7 +161,7 @@ impl Processor {
             return;
         }
         match self.tree.get(id).state {
-            NodeState::New | NodeState::Healthy => self.die(id, error, None),
+            NodeState::New | NodeState::Healthy => self.die(id, error),
             NodeState::Done | NodeState::Dead | NodeState::Canceled => {}
         }
     }
@@ -189,12 +176,12 @@ impl Processor {
     }
 
     /// The runnable returned (or panicked, or never ran): the state table's last column.
-    fn on_exited(&mut self, id: NodeId, run: RunId, outcome: Outcome, span: Span) {
+    fn on_exited(&mut self, id: NodeId, run: RunId, outcome: Outcome) {
         if !self.tree.is_current(id, run) || !self.tree.get(id).running {
             return;
         }
         let node = self.tree.get(id);
-        let cancelled = node.token.is_cancelled();
+        let cancelled = node.is_cancelled();
         let was = node.state;
         match outcome {
             Outcome::NotStarted => self.set_state(id, NodeState::Canceled, None, None),
@@ -202,13 +189,13 @@ impl Processor {
                 let error = format!("panicked: {message}");
                 if self.config.propagate_panics && self.panic.is_none() {
                     self.panic = Some(PanicReport {
-                        dn: self.tree.get(id).dn.clone(),
+                        dn: self.tree.get(id).dn().clone(),
                         message,
                     });
-                    self.die(id, error, Some(&span));
+                    self.die(id, error);
                     self.begin_shutdown();
                 } else {
-                    self.die(id, error, Some(&span));
+                    self.die(id, error);
                 }
             }
             // Already Dead by an illegal signal; the return itself changes nothing.
@@ -227,21 +214,20 @@ impl Processor {
             }
             Outcome::Returned { result: Ok(()), .. } => {
                 let error = format!("returned Ok while {was:?}, without signalling Done");
-                self.die(id, error, Some(&span));
+                self.die(id, error);
             }
             Outcome::Returned {
                 result: Err(err), ..
-            } => self.die(id, format!("{err:#}"), Some(&span)),
+            } => self.die(id, format!("{err:#}")),
         }
         self.tree.mark_stopped(id, &mut self.stopped);
     }
 
     /// → Dead: log once in the node's span, stop its children and its group.
-    fn die(&mut self, id: NodeId, error: String, span: Option<&Span>) {
+    fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
-        let parent = span.cloned().unwrap_or_else(Span::none);
-        tracing::error!(parent: &parent, dn = %node.dn, was = ?node.state, error = %error, "runnable died");
-        node.token.cancel();
+        tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
+        self.tree.cancel_subtree(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
         self.set_state(id, NodeState::Dead, Some(error), None);
@@ -253,8 +239,8 @@ impl Processor {
     fn cancel_group_of(&mut self, id: NodeId) {
         let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
         for sibling in siblings {
+            self.tree.cancel_subtree(sibling);
             let node = self.tree.get(sibling);
-            node.token.cancel();
             if node.state == NodeState::Done {
                 let active = node.subtree_active();
                 self.set_state(sibling, NodeState::Canceled, None, None);
@@ -285,15 +271,9 @@ impl Processor {
                 Duration::ZERO
             }
         };
-        let parent_token = match node.parent {
-            Some(parent) => self.tree.get(parent).token.child_token(),
-            None => self.tree_token.child_token(),
-        };
-        self.tree.remove_descendants(id);
-        let run = self.tree.next_run();
+        let summary = &mut self.summary;
+        self.tree.renew(id, |state| summary.uncount(state));
         let node = self.tree.get_mut(id);
-        node.run = run;
-        node.token = parent_token;
         node.restarts += 1;
         if node.state == NodeState::Dead {
             node.failures = node.failures.saturating_add(1);
@@ -301,7 +281,7 @@ impl Processor {
         if delay.is_zero() {
             self.set_state(id, NodeState::New, None, Some(delay));
         } else {
-            tracing::info!(dn = %self.tree.get(id).dn, ?delay, "restart scheduled");
+            tracing::info!(dn = %self.tree.get(id).dn(), ?delay, "restart scheduled");
         }
         self.launch(id, delay);
     }
@@ -311,14 +291,7 @@ impl Processor {
         self.tree.mark_running(id);
         let node = self.tree.get_mut(id);
         node.pending = !delay.is_zero();
-        let ctx = Context::new(
-            id,
-            node.run,
-            node.dn.clone(),
-            node.token.clone(),
-            self.tx.clone(),
-        );
-        let handle = task::spawn(ctx, node.runnable.clone(), delay);
+        let handle = task::spawn(node.ctx.clone(), node.runnable.clone(), delay);
         self.tree.get_mut(id).task = Some(handle);
     }
 
@@ -334,6 +307,7 @@ impl Processor {
         let from = node.state;
         node.state = to;
         node.since = self.now;
+        self.summary.count(Some(from), to);
         self.emit(id, Some(from), error, delay);
     }
 
@@ -349,7 +323,7 @@ impl Processor {
         }
         let node = self.tree.get(id);
         let event = Event {
-            dn: node.dn.clone(),
+            dn: node.dn().clone(),
             from,
             to: node.state,
             error,
@@ -363,7 +337,7 @@ impl Processor {
         for id in self.tree.preorder(self.tree.root()) {
             let node = self.tree.get(id);
             let snapshot = Event {
-                dn: node.dn.clone(),
+                dn: node.dn().clone(),
                 from: None,
                 to: node.state,
                 error: node.last_error.clone(),
@@ -386,7 +360,7 @@ impl Processor {
             began: self.now,
             deadline: self.now + self.config.shutdown_timeout,
         });
-        self.tree_token.cancel();
+        self.tree.cancel_subtree(self.tree.root());
     }
 
     /// The deadline passed: abort every task still running and name its node.
@@ -403,8 +377,8 @@ impl Processor {
                 if let Some(task) = node.task.take() {
                     task.abort();
                 }
-                tracing::error!(dn = %node.dn, "runnable ignored cancellation; aborted at the shutdown deadline");
-                node.dn.clone()
+                tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
+                node.dn().clone()
             })
             .collect()
     }

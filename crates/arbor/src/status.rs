@@ -80,7 +80,7 @@ impl Status {
 fn node_status(tree: &Tree, id: NodeId, now: Instant) -> NodeStatus {
     let node = tree.get(id);
     NodeStatus {
-        dn: node.dn.clone(),
+        dn: node.dn().clone(),
         state: node.state,
         restarts: node.restarts,
         last_error: node.last_error.clone(),
@@ -117,5 +117,60 @@ impl fmt::Display for Status {
             stack.extend(node.children.iter().rev().map(|c| (c, depth + 1)));
         }
         Ok(())
+    }
+}
+
+/// How many nodes the tree has in each state, from
+/// [`Supervisor::summary`](crate::Supervisor::summary). Kept up to date by the processor, so
+/// asking costs nothing in proportion to the tree, unlike a full [`Status`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// All nodes.
+    pub nodes: usize,
+    /// Nodes in [`NodeState::New`]. (A dead node waiting out its backoff stays Dead until its
+    /// runnable is entered again.)
+    pub new: usize,
+    /// Nodes in [`NodeState::Healthy`].
+    pub healthy: usize,
+    /// Nodes in [`NodeState::Done`].
+    pub done: usize,
+    /// Nodes in [`NodeState::Dead`].
+    pub dead: usize,
+    /// Nodes in [`NodeState::Canceled`].
+    pub canceled: usize,
+}
+
+impl Summary {
+    pub(crate) fn of(tree: &Tree) -> Summary {
+        let mut summary = Summary::default();
+        for id in tree.preorder(tree.root()) {
+            summary.count(None, tree.get(id).state);
+        }
+        summary
+    }
+
+    /// Records a node entering `to`, from `from` or, if `None`, as a new node.
+    pub(crate) fn count(&mut self, from: Option<NodeState>, to: NodeState) {
+        match from {
+            Some(from) => *self.slot(from) -= 1,
+            None => self.nodes += 1,
+        }
+        *self.slot(to) += 1;
+    }
+
+    /// Records that a node in `state` was removed.
+    pub(crate) fn uncount(&mut self, state: NodeState) {
+        *self.slot(state) -= 1;
+        self.nodes -= 1;
+    }
+
+    fn slot(&mut self, state: NodeState) -> &mut usize {
+        match state {
+            NodeState::New => &mut self.new,
+            NodeState::Healthy => &mut self.healthy,
+            NodeState::Done => &mut self.done,
+            NodeState::Dead => &mut self.dead,
+            NodeState::Canceled => &mut self.canceled,
+        }
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::message::Msg;
 use crate::processor::Processor;
 use crate::tree::Tree;
-use crate::{Backoff, Dn, Error, Events, Runnable, Status};
+use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
 
 /// Runs a supervision tree: one processor task that owns it, under a root runnable.
 ///
@@ -171,6 +171,26 @@ impl Supervisor {
             .as_ref()
             .expect("the processor stores its tree before it stops listening");
         Status::of(tree, tokio::time::Instant::now())
+    }
+
+    /// How many nodes are in each state. Unlike [`status`](Supervisor::status), this costs the
+    /// same for any size of tree. After the supervisor has stopped, its final counts.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the request has no effect on the tree.
+    pub async fn summary(&self) -> Summary {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send(Msg::Summary { reply }).is_ok() {
+            if let Ok(summary) = answer.await {
+                return summary;
+            }
+        }
+        let tree = self.end.tree.lock();
+        let tree = tree
+            .as_ref()
+            .expect("the processor stores its tree before it stops listening");
+        Summary::of(tree)
     }
 
     /// Every state transition from now on, after a snapshot of the current states.

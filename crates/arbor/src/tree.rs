@@ -15,10 +15,10 @@ use std::sync::Arc;
 
 use slab::Slab;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use crate::message::MsgSender;
 use crate::node::{Node, NodeId, RunId};
-use crate::{Dn, NodeState, Runnable};
+use crate::{Context, Dn, NodeState, Runnable};
 
 pub(crate) struct Tree {
     nodes: Slab<Node>,
@@ -26,25 +26,21 @@ pub(crate) struct Tree {
     /// How many nodes are `running`, for shutdown.
     running: usize,
     next_run: u64,
-}
-
-/// What a new node starts with.
-pub(crate) struct NewNode {
-    pub(crate) dn: Dn,
-    pub(crate) runnable: Arc<dyn Runnable>,
-    pub(crate) token: CancellationToken,
+    /// Given to every run's context, to reach the processor.
+    tx: MsgSender,
 }
 
 impl Tree {
     /// A tree holding only the root, which is not running yet.
-    pub(crate) fn new(root: NewNode, now: Instant) -> Self {
+    pub(crate) fn new(root: Arc<dyn Runnable>, tx: MsgSender, now: Instant) -> Self {
         let mut tree = Tree {
             nodes: Slab::new(),
             root: NodeId::from_index(0),
             running: 0,
             next_run: 0,
+            tx,
         };
-        tree.root = tree.insert(None, root, now);
+        tree.root = tree.insert(None, Dn::root(), root, now);
         tree
     }
 
@@ -73,20 +69,43 @@ impl Tree {
         self.nodes.get(id.index()).is_some_and(|n| n.run == run)
     }
 
-    pub(crate) fn next_run(&mut self) -> RunId {
+    /// A context for a new run of `id`; cancelled from birth if its parent is (invariant 4).
+    fn new_run(&mut self, id: NodeId, parent: Option<NodeId>, dn: Dn) -> (RunId, Context) {
         self.next_run += 1;
-        RunId(self.next_run)
+        let run = RunId(self.next_run);
+        let ctx = Context::new(id, run, dn, self.tx.clone());
+        if parent.is_some_and(|p| self.get(p).is_cancelled()) {
+            ctx.cancel();
+        }
+        (run, ctx)
+    }
+
+    /// Gives `id`, whose subtree has fully stopped, a new run: its descendants are removed
+    /// (each one's state is passed to `removed`) and its context is replaced.
+    pub(crate) fn renew(&mut self, id: NodeId, removed: impl FnMut(NodeState)) -> RunId {
+        self.remove_descendants(id, removed);
+        let node = self.get(id);
+        let (parent, dn) = (node.parent, node.dn().clone());
+        let (run, ctx) = self.new_run(id, parent, dn);
+        let node = self.get_mut(id);
+        node.run = run;
+        node.ctx = ctx;
+        run
     }
 
     /// Adds a node, not running, as the last child of `parent`, in a group of its own.
-    pub(crate) fn insert(&mut self, parent: Option<NodeId>, new: NewNode, now: Instant) -> NodeId {
-        let run = self.next_run();
-        let entry = self.nodes.vacant_entry();
-        let id = NodeId::from_index(entry.key());
-        entry.insert(Node {
-            dn: new.dn,
-            runnable: new.runnable,
-            token: new.token,
+    pub(crate) fn insert(
+        &mut self,
+        parent: Option<NodeId>,
+        dn: Dn,
+        runnable: Arc<dyn Runnable>,
+        now: Instant,
+    ) -> NodeId {
+        let id = NodeId::from_index(self.nodes.vacant_key());
+        let (run, ctx) = self.new_run(id, parent, dn);
+        let key = self.nodes.insert(Node {
+            ctx,
+            runnable,
             task: None,
             run,
             state: NodeState::New,
@@ -103,6 +122,7 @@ impl Tree {
             next_sibling: None,
             next_in_group: id,
         });
+        debug_assert_eq!(key, id.index());
         if let Some(parent) = parent {
             match self.get(parent).last_child {
                 Some(last) => self.get_mut(last).next_sibling = Some(id),
@@ -203,14 +223,26 @@ impl Tree {
         }
     }
 
+    /// Tells `id` and everything below it to stop. Stops descending at nodes that were already
+    /// told, whose subtrees were too (node invariant 4): the cost is what is newly cancelled.
+    pub(crate) fn cancel_subtree(&self, id: NodeId) {
+        let mut stack = vec![id];
+        while let Some(this) = stack.pop() {
+            if self.get(this).ctx.cancel() {
+                stack.extend(self.children(this));
+            }
+        }
+    }
+
     /// Removes every descendant of `id`, whose subtree has fully stopped (invariant 3).
-    pub(crate) fn remove_descendants(&mut self, id: NodeId) {
+    fn remove_descendants(&mut self, id: NodeId, mut removed: impl FnMut(NodeState)) {
         debug_assert!(!self.get(id).subtree_active());
         let mut stack: Vec<NodeId> = self.children(id).collect();
         while let Some(this) = stack.pop() {
             stack.extend(self.children(this));
-            let removed = self.nodes.remove(this.index());
-            debug_assert!(!removed.running);
+            let node = self.nodes.remove(this.index());
+            debug_assert!(!node.running);
+            removed(node.state);
         }
         let node = self.get_mut(id);
         node.first_child = None;
@@ -224,20 +256,18 @@ pub(crate) mod tests {
 
     /// A tree built by hand, for the pure tests of this module and of the GC.
     pub(crate) fn tree_with_root() -> Tree {
-        Tree::new(new_node(Dn::root()), Instant::now())
+        // Nothing listens: these trees never run a task.
+        let (tx, _) = tokio::sync::mpsc::unbounded_channel();
+        Tree::new(idle(), tx, Instant::now())
     }
 
-    pub(crate) fn new_node(dn: Dn) -> NewNode {
-        NewNode {
-            dn,
-            runnable: Arc::new(|_ctx: crate::Context| async { Ok(()) }),
-            token: CancellationToken::new(),
-        }
+    fn idle() -> Arc<dyn Runnable> {
+        Arc::new(|_ctx: crate::Context| async { Ok(()) })
     }
 
     pub(crate) fn add(tree: &mut Tree, parent: NodeId, name: &str) -> NodeId {
-        let dn = tree.get(parent).dn.child(name);
-        let id = tree.insert(Some(parent), new_node(dn), Instant::now());
+        let dn = tree.get(parent).dn().child(name);
+        let id = tree.insert(Some(parent), dn, idle(), Instant::now());
         tree.mark_running(id);
         id
     }
@@ -268,7 +298,9 @@ pub(crate) mod tests {
         assert_eq!(tree.get(root).live_children, 1);
         assert_eq!(tree.running(), 2, "root and b");
 
-        tree.remove_descendants(a);
+        let mut removed = Vec::new();
+        tree.renew(a, |s| removed.push(s));
+        assert_eq!(removed, [NodeState::Canceled]);
         assert_eq!(tree.children(a).count(), 0);
         assert_eq!(tree.children(root).collect::<Vec<_>>(), vec![a, b]);
         tree.mark_running(a);
@@ -293,8 +325,31 @@ pub(crate) mod tests {
         assert_eq!(tree.group_siblings(lone).count(), 0);
         let order: Vec<_> = tree
             .preorder(root)
-            .map(|id| tree.get(id).dn.to_string())
+            .map(|id| tree.get(id).dn().to_string())
             .collect();
         assert_eq!(order, ["root", "root.x", "root.y", "root.z", "root.lone"]);
+    }
+}
+
+#[cfg(test)]
+mod cancel_tests {
+    use super::tests::{add, tree_with_root};
+
+    #[test]
+    fn cancellation_reaches_the_subtree_and_is_inherited_by_new_children() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.mark_running(root);
+        let a = add(&mut tree, root, "a");
+        let a1 = add(&mut tree, a, "a1");
+        let b = add(&mut tree, root, "b");
+        tree.cancel_subtree(a);
+        assert!(tree.get(a).is_cancelled() && tree.get(a1).is_cancelled());
+        assert!(!tree.get(b).is_cancelled() && !tree.get(root).is_cancelled());
+        let a2 = add(&mut tree, a, "a2");
+        assert!(
+            tree.get(a2).is_cancelled(),
+            "born cancelled under a cancelled parent"
+        );
     }
 }
