@@ -28,7 +28,7 @@ use crate::readiness::Readiness;
 /// | environment, working directory | inherited from this process |
 /// | stdin | `/dev/null` |
 /// | [`grace_period`](Command::grace_period) | 5 s |
-/// | readiness | none: Healthy once spawned |
+/// | readiness ([`ready_on_line`](Command::ready_on_line), [`ready_on_port`](Command::ready_on_port), [`ready_after`](Command::ready_after)) | none: Healthy once spawned |
 /// | [`ready_timeout`](Command::ready_timeout) | 30 s |
 /// | [`max_line_len`](Command::max_line_len) | 8 KiB |
 ///
@@ -175,6 +175,21 @@ impl Command {
     /// readiness check.
     pub fn ready_on_addr(mut self, addr: SocketAddr) -> Self {
         self.readiness = Some(Readiness::Port(addr));
+        self
+    }
+
+    /// Signals Healthy only once the process has stayed up for `uptime`. Replaces an earlier
+    /// readiness check.
+    ///
+    /// Use it for a program that has no line or port to watch but may crash at start-up:
+    /// arbor resets a node's backoff when it becomes Healthy, so a program that is Healthy as
+    /// soon as it is spawned and then crashes at once is restarted after the *initial* backoff
+    /// every time. With `ready_after`, such a crash loop never reaches Healthy and its restarts
+    /// back off up to the maximum interval. An exit before then is
+    /// [`Error::ExitedBeforeReady`](crate::Error::ExitedBeforeReady); the ready timeout does
+    /// not apply.
+    pub fn ready_after(mut self, uptime: Duration) -> Self {
+        self.readiness = Some(Readiness::Uptime(uptime));
         self
     }
 

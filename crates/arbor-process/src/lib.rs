@@ -35,7 +35,8 @@
 //!    matches a regex; with [`Command::ready_on_port`] / [`ready_on_addr`](Command::ready_on_addr)
 //!    for a TCP port that accepts a connection. Past [`Command::ready_timeout`] the process is
 //!    stopped and the run is a death: `"web" (pid 4242) was not ready within 2s (waiting for
-//!    a connection accepted on 127.0.0.1:8000)`.
+//!    a connection accepted on 127.0.0.1:8000)`. With [`Command::ready_after`] it waits until
+//!    the process has stayed up for a while.
 //! 3. **Serve** until the process exits or the node is cancelled.
 //! 4. **End**:
 //!
@@ -47,6 +48,13 @@
 //!
 //! A process is a long-running service here: any exit the tree did not ask for is a death, so
 //! a program that is meant to finish is not what this crate is for.
+//!
+//! **Crash loops and backoff.** arbor resets a node's backoff when it becomes Healthy. A
+//! program without a readiness check is Healthy as soon as it is spawned, so if it crashes at
+//! start-up every time, it is restarted after the *initial* backoff every time. Give such a
+//! program a readiness check, if only [`Command::ready_after`] (Healthy once it has stayed up
+//! for a while): a run that dies before it is ready does not reset the backoff, and the
+//! restarts slow down to the backoff's maximum interval.
 //!
 //! # No strays, no zombies
 //!

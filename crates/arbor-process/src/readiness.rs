@@ -15,6 +15,19 @@ pub(crate) enum Readiness {
     Line(Regex),
     /// A TCP connection to this address is accepted.
     Port(SocketAddr),
+    /// The process has stayed up this long.
+    Uptime(Duration),
+}
+
+impl Readiness {
+    /// How long the check may take: the ready timeout, except for an uptime check, which
+    /// takes exactly its own duration.
+    pub(crate) fn limit(&self, ready_timeout: Duration) -> Option<Duration> {
+        match self {
+            Readiness::Line(_) | Readiness::Port(_) => Some(ready_timeout),
+            Readiness::Uptime(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Readiness {
@@ -24,6 +37,7 @@ impl fmt::Display for Readiness {
                 write!(f, "a line matching /{pattern}/ on stdout or stderr")
             }
             Readiness::Port(addr) => write!(f, "a connection accepted on {addr}"),
+            Readiness::Uptime(uptime) => write!(f, "{uptime:?} of uptime"),
         }
     }
 }

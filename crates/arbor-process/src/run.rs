@@ -73,7 +73,7 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
             };
             (Some(check), Some(rx))
         }
-        Some(Readiness::Port(_)) | None => (None, None),
+        Some(Readiness::Port(_) | Readiness::Uptime(_)) | None => (None, None),
     };
     let mut readers = JoinSet::new();
     let pipes = [
@@ -135,8 +135,18 @@ impl Running {
                 match (readiness, ready_rx.as_mut()) {
                     (Readiness::Line(_), Some(rx)) => line_seen(rx).await,
                     (Readiness::Port(addr), _) => port_accepts(*addr).await,
+                    (Readiness::Uptime(uptime), _) => tokio::time::sleep(*uptime).await,
                     // A line check always comes with its receiver (made together in `run`).
                     (Readiness::Line(_), None) => std::future::pending().await,
+                }
+            };
+            let in_time = async {
+                match readiness.limit(cmd.ready_timeout) {
+                    Some(limit) => tokio::time::timeout(limit, ready).await.is_ok(),
+                    None => {
+                        ready.await;
+                        true
+                    }
                 }
             };
             tokio::select! {
@@ -145,8 +155,8 @@ impl Running {
                 _ = self.child.wait() => {
                     return Ok(Ending::Exited { waiting_for: Some(readiness.clone()) });
                 }
-                passed = tokio::time::timeout(cmd.ready_timeout, ready) => {
-                    if passed.is_err() {
+                in_time = in_time => {
+                    if !in_time {
                         return Ok(Ending::NotReady(readiness.clone()));
                     }
                 }

@@ -178,3 +178,37 @@ async fn environment_and_working_directory_reach_the_program() {
     expect_state(&mut events, "root.envy", NodeState::Healthy).await;
     shutdown(sup).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_after_makes_a_program_that_stays_up_healthy() {
+    let cmd = Command::new("sleep")
+        .arg("1000")
+        .ready_after(Duration::from_millis(100));
+    let sup = supervise(root_with("steady", cmd), fast_backoff());
+    let mut events = sup.events();
+    expect_state(&mut events, "root.steady", NodeState::Healthy).await;
+    shutdown(sup).await;
+}
+
+/// This is what lets a crash loop back off: arbor resets a node's backoff only when it
+/// becomes Healthy, and these runs never do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_program_that_dies_before_its_uptime_never_becomes_healthy() {
+    let cmd = sh("exit 3").ready_after(Duration::from_secs(600));
+    let sup = supervise(root_with("flappy", cmd), fast_backoff());
+    let mut events = sup.events();
+    for _ in 0..3 {
+        let dead = expect_state(&mut events, "root.flappy", NodeState::Dead).await;
+        assert_eq!(
+            dead.from,
+            Some(NodeState::New),
+            "died without being Healthy"
+        );
+        let error = error_of(&dead);
+        assert!(
+            error.contains("exited with code 3 before it was ready (waiting for 600s of uptime)"),
+            "{error}"
+        );
+    }
+    shutdown(sup).await;
+}

@@ -15,8 +15,10 @@ fn ready_line() -> Regex {
 }
 
 /// Starts a grandchild that ignores SIGTERM, so only a SIGKILL to the group can end it, and
-/// records its pid in `grandchild`.
-const STUBBORN_GRANDCHILD: &str = "(trap '' TERM; exec sleep 1000) & echo $! > grandchild";
+/// waits until it has recorded its pid in `grandchild` (after its trap is set).
+const STUBBORN_GRANDCHILD: &str =
+    "sh -c 'trap \"\" TERM; echo $$ > grandchild; exec sleep 1000' & \
+                                   while [ ! -s grandchild ]; do sleep 0.01; done";
 
 /// Whether `pid` ignores SIGTERM (bit 15 of `SigIgn` in `/proc/<pid>/status`).
 fn ignores_term(pid: u32) -> bool {
