@@ -79,6 +79,8 @@ impl Phase {
 /// children, where a scan beats hashing; a node that starts many switches to a set.
 enum ChildNames {
     Few(Vec<Dn>),
+    // Boxed so that every context pays for a Vec, not for the rare set.
+    #[allow(clippy::box_collection)]
     Many(Box<HashSet<Dn>>),
 }
 
