@@ -58,7 +58,7 @@ const WHOLE_SERVER: &str = "";
 ///         ctx.run("grpc", grpc)?;
 ///         ctx.signal(Signal::Healthy)?;
 ///         ctx.cancelled().await;
-///         Ok(())
+///         anyhow::Ok(())
 ///     }
 /// };
 /// # let _ = root;

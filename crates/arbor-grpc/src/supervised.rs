@@ -62,7 +62,7 @@ use crate::{Incoming, Listen, Serve, StopMode};
 ///         ctx.run("http", server)?;
 ///         ctx.signal(Signal::Healthy)?;
 ///         ctx.cancelled().await;
-///         Ok(())
+///         anyhow::Ok(())
 ///     }
 /// };
 /// # let _ = root;
