@@ -161,7 +161,7 @@ impl Running {
                     }
                 }
             }
-            tracing::info!(pid = self.pid, "ready: {readiness} seen");
+            tracing::info!(pid = self.pid, "ready (got {readiness})");
         }
         ctx.signal(Signal::Healthy)?;
         tokio::select! {
