@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use arbor::{Context, Group, NodeState, Signal, Supervisor};
-use arbor_grpc::Listen;
+use arbor_grpc::{Incoming, Listen, Shutdown, Supervised};
 use common::*;
 use tokio::sync::Notify;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -38,6 +38,30 @@ async fn port_in_use_is_a_death_retried_until_the_port_frees() {
         restarts >= Some(2),
         "restarted after each death: {restarts:?}"
     );
+    sup.shutdown()
+        .await
+        .into_result()
+        .expect("a clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_stops_by_itself_is_a_death_and_is_restarted() {
+    let server = Supervised::new(
+        loopback(),
+        |_incoming: Incoming, _shutdown: Shutdown| async { anyhow::bail!("the protocol broke") },
+    );
+    let sup = supervise(server);
+    let mut events = sup.events();
+    for _ in 0..2 {
+        expect(&mut events, is("root.grpc", NodeState::Healthy)).await;
+        let dead = expect(&mut events, is("root.grpc", NodeState::Dead)).await;
+        let error = dead.error.expect("a death has a reason");
+        assert!(
+            error.starts_with("serving on 127.0.0.1:"),
+            "names the address: {error}"
+        );
+        assert!(error.ends_with("the protocol broke"), "says why: {error}");
+    }
     sup.shutdown()
         .await
         .into_result()

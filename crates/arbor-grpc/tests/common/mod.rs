@@ -10,7 +10,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use arbor::{Backoff, Context, Event, Events, NodeState, Signal, Supervisor};
-use arbor_grpc::{GrpcServer, Supervised};
+use arbor_grpc::{GrpcServer, Serve, Supervised};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tonic::body::Body;
@@ -186,7 +186,7 @@ pub fn fast_backoff() -> Backoff {
 }
 
 /// A tree whose root runs `server` as `root.grpc`.
-pub fn supervise(server: Supervised<GrpcServer>) -> Supervisor {
+pub fn supervise<S: Serve>(server: Supervised<S>) -> Supervisor {
     let sup = Supervisor::builder()
         .backoff(fast_backoff())
         // Far above any drain deadline in the tests: a stuck node shows up in the report.
