@@ -1,0 +1,307 @@
+//! The connection to etcd: one etcd client per endpoint, one endpoint in use at a time.
+//!
+//! The `etcd-client` crate balances requests over all endpoints of one channel. A member that
+//! is down keeps failing its share of them until it is removed by hand, and a stream (watch,
+//! lease keep-alive, observe) that breaks is not opened again. So this crate builds one client
+//! per endpoint and uses one at a time: when a call or a stream on it fails, [`Client::failed`]
+//! moves every user to the next endpoint, and each stream opens again there (resuming where it
+//! was; see `mirror.rs`).
+//!
+//! No client-wide request timeout is set: it would also cut the calls that block by design
+//! (campaign, observe). Unary calls get their own timeout in [`Client::call`].
+//!
+//! # Invariants
+//!
+//! 1. `current` only moves forward: its epoch grows by one at each switch, so a failure reported
+//!    against an older epoch (by a second stream that broke at the same time) switches nothing.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::Error;
+
+/// How long to wait for a TCP connection to an endpoint, when not set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a unary call (grant, put, get, txn, revoke) may take, when not set.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to an etcd cluster, shared by every [`Scheduled`](crate::Scheduled) of a process.
+///
+/// It holds one `etcd-client` client per endpoint and talks to one endpoint at a time; when a
+/// call times out or fails for a reason that points at the endpoint (unavailable, connection
+/// lost, no leader), it moves on to the next endpoint, round robin. Connecting does no network
+/// I/O: an unreachable cluster shows later, as a timeout of the first call.
+///
+/// Cheap to clone.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), arbor_etcd::Error> {
+/// use std::time::Duration;
+///
+/// let client = arbor_etcd::Client::builder(["http://127.0.0.1:2379", "http://127.0.0.1:22379"])
+///     .request_timeout(Duration::from_secs(3))
+///     .connect()
+///     .await?;
+/// assert_eq!(client.endpoints().count(), 2);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoints: Vec<Endpoint>,
+    request_timeout: Duration,
+    current: watch::Sender<Current>,
+}
+
+struct Endpoint {
+    url: String,
+    client: etcd_client::Client,
+}
+
+/// Which endpoint is in use, and how many switches happened before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Current {
+    pub(crate) index: usize,
+    pub(crate) epoch: u64,
+}
+
+/// One endpoint's client, as handed to a caller, with the epoch it was current in.
+#[derive(Clone)]
+pub(crate) struct Conn {
+    pub(crate) at: Current,
+    pub(crate) url: String,
+    pub(crate) client: etcd_client::Client,
+}
+
+/// Settings for [`Client::builder`].
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    endpoints: Vec<String>,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl ClientBuilder {
+    /// How long to wait for a TCP connection (default 2 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a unary call may take before it is abandoned and the next endpoint is tried
+    /// (default 5 s). Blocking calls (campaign, observe) and streams have no such limit.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Builds one client per endpoint. No network I/O happens here.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NoEndpoints`] for an empty list;
+    /// - [`Error::InvalidEndpoint`] for an endpoint the etcd client cannot parse;
+    /// - [`Error::InvalidOption`] for a zero timeout.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: nothing is shared until it returns.
+    pub async fn connect(self) -> Result<Client, Error> {
+        if self.endpoints.is_empty() {
+            return Err(Error::NoEndpoints);
+        }
+        for (option, value) in [
+            ("connect_timeout", self.connect_timeout),
+            ("request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::InvalidOption {
+                    option,
+                    reason: "must be above zero".to_owned(),
+                });
+            }
+        }
+        let options = etcd_client::ConnectOptions::new()
+            .with_connect_timeout(self.connect_timeout)
+            // HTTP/2 pings notice a silently dead connection; etcd refuses pings more often
+            // than every 5 s, and pings without an open stream, as abuse.
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive_while_idle(false)
+            // A member cut off from the quorum then fails streams at once instead of serving
+            // stale data.
+            .with_require_leader(true);
+        let mut endpoints = Vec::with_capacity(self.endpoints.len());
+        for url in self.endpoints {
+            let client = etcd_client::Client::connect([url.as_str()], Some(options.clone()))
+                .await
+                .map_err(|source| Error::InvalidEndpoint {
+                    endpoint: url.clone(),
+                    source,
+                })?;
+            endpoints.push(Endpoint { url, client });
+        }
+        Ok(Client {
+            inner: Arc::new(Inner {
+                endpoints,
+                request_timeout: self.request_timeout,
+                current: watch::Sender::new(Current { index: 0, epoch: 0 }),
+            }),
+        })
+    }
+}
+
+impl Client {
+    /// Settings for a client of these endpoints (URLs such as `http://10.0.0.1:2379`).
+    pub fn builder<E: Into<String>>(endpoints: impl IntoIterator<Item = E>) -> ClientBuilder {
+        ClientBuilder {
+            endpoints: endpoints.into_iter().map(Into::into).collect(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// A client of these endpoints with the default timeouts.
+    ///
+    /// # Errors
+    ///
+    /// As [`ClientBuilder::connect`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub async fn connect<E: Into<String>>(
+        endpoints: impl IntoIterator<Item = E>,
+    ) -> Result<Client, Error> {
+        Self::builder(endpoints).connect().await
+    }
+
+    /// The endpoints, in the order they are tried.
+    pub fn endpoints(&self) -> impl Iterator<Item = &str> {
+        self.inner.endpoints.iter().map(|e| e.url.as_str())
+    }
+
+    /// The endpoint in use now.
+    pub fn endpoint(&self) -> &str {
+        let index = self.inner.current.borrow().index;
+        &self.inner.endpoints[index].url
+    }
+
+    /// The per-call timeout.
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.inner.request_timeout
+    }
+
+    /// The endpoint in use, with its client.
+    pub(crate) fn conn(&self) -> Conn {
+        let at = *self.inner.current.borrow();
+        let endpoint = &self.inner.endpoints[at.index];
+        Conn {
+            at,
+            url: endpoint.url.clone(),
+            client: endpoint.client.clone(),
+        }
+    }
+
+    /// Notified at each switch of endpoint, for streams to open again on the new one.
+    pub(crate) fn switches(&self) -> watch::Receiver<Current> {
+        self.inner.current.subscribe()
+    }
+
+    /// Reports that `conn` failed: if it is still the endpoint in use, the next one is.
+    pub(crate) fn failed(&self, conn: &Conn, why: &dyn fmt::Display) {
+        let n = self.inner.endpoints.len();
+        let switched = self.inner.current.send_if_modified(|current| {
+            if current.epoch != conn.at.epoch {
+                return false; // someone else switched already
+            }
+            current.index = (current.index + 1) % n;
+            current.epoch += 1;
+            true
+        });
+        if switched {
+            let next = &self.inner.endpoints[self.inner.current.borrow().index].url;
+            tracing::warn!(failed = %conn.url, next = %next, error = %why, "etcd endpoint failed; switching");
+        }
+    }
+
+    /// Runs one unary call on the endpoint in use, with the request timeout. A timeout, or an
+    /// error that blames the endpoint, switches to the next endpoint for later calls.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe as far as this client goes; whether etcd applied a dropped call is unknown,
+    /// as for any dropped RPC.
+    pub(crate) async fn call<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, Error>
+    where
+        F: FnOnce(etcd_client::Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let conn = self.conn();
+        let after = self.inner.request_timeout;
+        match tokio::time::timeout(after, f(conn.client.clone())).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(source)) => {
+                if blames_endpoint(&source) {
+                    self.failed(&conn, &source);
+                }
+                Err(Error::Etcd {
+                    op,
+                    endpoint: conn.url,
+                    source,
+                })
+            }
+            Err(_) => {
+                let err = Error::Timeout {
+                    op,
+                    endpoint: conn.url.clone(),
+                    after,
+                };
+                self.failed(&conn, &err);
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Whether an error says the endpoint, not the request, is at fault.
+pub(crate) fn blames_endpoint(err: &etcd_client::Error) -> bool {
+    use tonic::Code;
+    match err {
+        etcd_client::Error::TransportError(_)
+        | etcd_client::Error::IoError(_)
+        | etcd_client::Error::WatchError(_)
+        | etcd_client::Error::LeaseKeepAliveError(_)
+        | etcd_client::Error::EndpointError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => matches!(
+            status.code(),
+            Code::Unavailable
+                | Code::Unknown
+                | Code::DeadlineExceeded
+                | Code::Cancelled
+                | Code::Internal
+                | Code::Aborted
+        ),
+        _ => false,
+    }
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoints", &self.endpoints().collect::<Vec<_>>())
+            .field("in_use", &self.endpoint())
+            .field("request_timeout", &self.inner.request_timeout)
+            .finish()
+    }
+}

@@ -1,0 +1,145 @@
+//! The `placed` node: New while this host waits to be placed, Healthy while it runs the work.
+//!
+//! arbor lets a node start children only while it is New, and stops them only when the node
+//! itself ends. So the placement decides this node's life: it waits, New, until this host may
+//! run the work; then it claims the work in etcd, starts the user's runnable as its child
+//! `work`, and signals Healthy. When this host must stop (the placement moved, its membership
+//! ended, or it could not renew its lease in time), the node returns an error. arbor then
+//! cancels `work` with its whole subtree, and restarts `placed` after a backoff, New again,
+//! waiting for the next placement. The user's runnable stays an ordinary node throughout.
+//!
+//! # Fencing
+//!
+//! The hold ends at the lease's `fresh_until`: the send time of the last renewal etcd
+//! confirmed, plus the fencing delay (half the TTL by default). etcd cannot have expired the
+//! lease before that send time plus the TTL, so the work has the rest of the TTL to stop before
+//! any other host can be placed.
+
+use std::sync::Arc;
+
+use arbor::{Context, RunFuture, Runnable, Signal};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::claim::claim;
+use crate::scheduled::Shared;
+use crate::{Error, View};
+
+/// The `placed` node's runnable.
+pub(crate) struct Gate {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What this host may start under.
+struct Ready {
+    lease: i64,
+    revision: i64,
+}
+
+impl Runnable for Gate {
+    fn run(&self, ctx: Context) -> RunFuture {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let mut views = shared.view.subscribe();
+            let (ready, permit, token) = loop {
+                let Some(ready) = wait_ready(&ctx, &mut views).await else {
+                    return Ok(()); // cancelled while waiting
+                };
+                // Armed before the claim is written, so that the member never releases it.
+                let permit = shared.slot.arm();
+                match claim(&shared.client, &shared.keys, ready.lease, ready.revision).await? {
+                    Some(token) => break (ready, permit, token),
+                    None => {
+                        tracing::debug!(
+                            revision = ready.revision,
+                            "placement moved before the claim; waiting again"
+                        );
+                        continue;
+                    }
+                }
+            };
+            shared.view.send_modify(|v| v.token = Some(token));
+            let _clear = ClearToken(&shared.view);
+            ctx.run("work", permit.work(shared.inner.clone()))?;
+            ctx.signal(Signal::Healthy)?;
+            tracing::info!(host = %shared.keys.host, token = token.revision, "this host runs the work");
+            let reason = hold(&ctx, &mut views, ready.lease).await;
+            drop(permit);
+            match reason {
+                None => Ok(()),
+                Some(reason) => {
+                    tracing::info!(host = %shared.keys.host, %reason, "this host stops the work");
+                    Err(Error::Unplaced {
+                        host: shared.keys.host.clone(),
+                        reason,
+                    }
+                    .into())
+                }
+            }
+        })
+    }
+}
+
+/// Waits until this host is placed, fresh, and no leaving host holds a claim; `None` if
+/// cancelled first.
+async fn wait_ready(ctx: &Context, views: &mut watch::Receiver<View>) -> Option<Ready> {
+    loop {
+        {
+            let v = views.borrow_and_update();
+            // Readiness only ever begins with a change of the view (a renewal, a placement, a
+            // claim released), never by time passing: no timer is needed here.
+            if let Some(lease) = v.lease.filter(|l| Instant::now() < l.fresh_until) {
+                if v.is_placed() && v.leaving().next().is_none() {
+                    return Some(Ready {
+                        lease: lease.id,
+                        revision: v.placement.revision,
+                    });
+                }
+            }
+        }
+        tokio::select! {
+            () = ctx.cancelled() => return None,
+            changed = views.changed() => if changed.is_err() { return None },
+        }
+    }
+}
+
+/// Waits while this host may keep running the work; returns why it may not, or `None` if
+/// cancelled first.
+async fn hold(ctx: &Context, views: &mut watch::Receiver<View>, lease: i64) -> Option<String> {
+    loop {
+        let deadline = {
+            let v = views.borrow_and_update();
+            let now = Instant::now();
+            let Some(current) = v.lease.filter(|l| l.id == lease) else {
+                return Some("its membership ended".to_owned());
+            };
+            if now >= current.fresh_until {
+                return Some(format!(
+                    "fenced: no lease renewal confirmed in time (lease {lease:x})"
+                ));
+            }
+            if !v.is_placed() {
+                return Some(format!(
+                    "the placement moved to [{}]",
+                    v.placement.hosts.join(",")
+                ));
+            }
+            current.fresh_until
+        };
+        tokio::select! {
+            () = ctx.cancelled() => return None,
+            changed = views.changed() => if changed.is_err() { return Some("its view closed".to_owned()) },
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Clears the fencing token from the view when the hold ends, however it ends.
+struct ClearToken<'a>(&'a watch::Sender<View>);
+
+impl Drop for ClearToken<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|v| v.token = None);
+    }
+}

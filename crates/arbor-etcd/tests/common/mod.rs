@@ -1,0 +1,200 @@
+//! Shared by the etcd tests: a real etcd (see `etcd.rs`), hosts under supervisors, and an
+//! inner runnable that records who runs it.
+
+#![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this module
+
+pub mod etcd;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor::{Backoff, Context, Runnable, Signal, Supervisor};
+use arbor_etcd::{Client, Options, Scheduled, View};
+use tokio::sync::watch;
+
+/// Every test waits at most this long for one expected state.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Who runs the work, as the inner runnables report it: updated on every start and stop.
+#[derive(Debug, Clone, Default)]
+pub struct Runs {
+    /// Hosts running the inner runnable now.
+    pub running: BTreeSet<String>,
+    /// The most hosts ever seen running it at once.
+    pub max_at_once: usize,
+    /// How many times each host started it.
+    pub starts: BTreeMap<String, u32>,
+}
+
+/// Records runs of the inner runnable of every host.
+#[derive(Clone)]
+pub struct Tracker {
+    runs: Arc<watch::Sender<Runs>>,
+}
+
+impl Tracker {
+    pub fn new() -> Self {
+        Tracker {
+            runs: Arc::new(watch::Sender::new(Runs::default())),
+        }
+    }
+
+    /// The inner runnable of `host`: records its start, serves until cancelled, records its stop.
+    pub fn inner(&self, host: &str) -> impl Runnable {
+        let runs = self.runs.clone();
+        let host = host.to_owned();
+        move |ctx: Context| {
+            let runs = runs.clone();
+            let host = host.clone();
+            async move {
+                runs.send_modify(|r| {
+                    assert!(r.running.insert(host.clone()), "{host} runs the work twice");
+                    r.max_at_once = r.max_at_once.max(r.running.len());
+                    *r.starts.entry(host.clone()).or_default() += 1;
+                });
+                let _stopped = Stopped { runs, host };
+                ctx.signal(Signal::Healthy)?;
+                ctx.cancelled().await;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn now(&self) -> Runs {
+        self.runs.borrow().clone()
+    }
+
+    /// Waits until `want` holds for the runs, at most `within`.
+    pub async fn wait(&self, what: &str, within: Duration, want: impl Fn(&Runs) -> bool) -> Runs {
+        let mut rx = self.runs.subscribe();
+        let found = tokio::time::timeout(within, async {
+            rx.wait_for(|r| want(r)).await.map(|runs| runs.clone())
+        })
+        .await;
+        match found {
+            Ok(Ok(runs)) => runs,
+            Ok(Err(_)) => unreachable!("the tracker owns the sender"),
+            Err(_) => panic!("{what}: not within {within:?}; runs now: {:?}", self.now()),
+        }
+    }
+}
+
+struct Stopped {
+    runs: Arc<watch::Sender<Runs>>,
+    host: String,
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.runs.send_modify(|r| {
+            r.running.remove(&self.host);
+        });
+    }
+}
+
+/// One host: a supervisor with a `Scheduled` job at `root.job`.
+pub struct Host {
+    pub name: String,
+    pub sup: Supervisor,
+    pub view: watch::Receiver<View>,
+}
+
+/// A supervisor backoff that keeps tests short.
+pub fn test_backoff() -> Backoff {
+    Backoff::default()
+        .initial(Duration::from_millis(100))
+        .max_interval(Duration::from_secs(2))
+}
+
+/// A client of `endpoints` with timeouts short enough for tests.
+pub async fn client(endpoints: Vec<String>) -> Client {
+    Client::builder(endpoints)
+        .connect_timeout(Duration::from_millis(500))
+        .request_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .expect("client")
+}
+
+/// Starts host `name` of namespace `ns`, running `tracker`'s inner runnable when placed.
+pub async fn start_host(
+    endpoints: Vec<String>,
+    ns: &str,
+    name: &str,
+    options: Options,
+    tracker: &Tracker,
+) -> Host {
+    let client = client(endpoints).await;
+    let job = Scheduled::new(client, ns, name, options, tracker.inner(name)).expect("valid job");
+    let view = job.view();
+    let sup = Supervisor::builder()
+        .backoff(test_backoff())
+        .propagate_panics(true)
+        .spawn(move |ctx: Context| {
+            let job = job.clone();
+            async move {
+                ctx.run("job", job)?;
+                ctx.signal(Signal::Healthy)?;
+                ctx.cancelled().await;
+                Ok(())
+            }
+        })
+        .expect("supervisor");
+    Host {
+        name: name.to_owned(),
+        sup,
+        view,
+    }
+}
+
+impl Host {
+    /// Waits until this host's view satisfies `want`, at most `within`.
+    pub async fn wait_view(
+        &mut self,
+        what: &str,
+        within: Duration,
+        want: impl Fn(&View) -> bool,
+    ) -> View {
+        let name = self.name.clone();
+        let view = &mut self.view;
+        let found = tokio::time::timeout(within, async {
+            view.wait_for(|v| want(v)).await.map(|v| v.clone())
+        })
+        .await;
+        match found {
+            Ok(Ok(view)) => view,
+            Ok(Err(_)) => panic!("{name}: view closed"),
+            Err(_) => panic!(
+                "{name}: {what}: not within {within:?}; view now: {}",
+                *self.view.borrow()
+            ),
+        }
+    }
+
+    /// Shuts the supervisor down and checks that it stopped cleanly.
+    pub async fn stop(self) {
+        let report = self.sup.shutdown().await;
+        report.into_result().expect("clean shutdown");
+    }
+}
+
+/// The mod revision of `key`, read from etcd directly (0 if absent).
+pub async fn mod_revision(endpoint: &str, key: &str) -> i64 {
+    let mut raw = etcd_client::Client::connect([endpoint], None)
+        .await
+        .expect("raw client");
+    let resp = tokio::time::timeout(PATIENCE, raw.get(key, None))
+        .await
+        .expect("etcd answers")
+        .expect("get");
+    resp.kvs().first().map_or(0, |kv| kv.mod_revision())
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
