@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::cancel::Cancel;
-use crate::message::{ChildSpec, Msg, MsgSender};
+use crate::message::{Msg, MsgSender};
 use crate::name::check_name;
 use crate::node::{NodeId, RunId};
 use crate::{Dn, Error, Group, NodeState, Runnable, Signal};
@@ -174,29 +174,28 @@ impl Context {
     /// - [`Error::RunEnded`] when the run this context belongs to has returned.
     ///
     /// Each error is also logged as a warning in this node's span. None of them kills the node.
-    pub fn run_group(&self, group: Group) -> Result<(), Error> {
+    pub fn run_group(&self, mut group: Group) -> Result<(), Error> {
         let mut local = self.inner.local.lock();
-        let checked = self.check_group(&local, group);
-        let children = match checked {
-            Ok(children) => children,
-            Err(err) => {
-                drop(local);
-                tracing::warn!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "rejected children");
-                return Err(err);
-            }
-        };
-        for child in &children {
-            local.children.insert(child.dn.clone());
+        if let Err(err) = self.check_group(&local, &mut group) {
+            drop(local);
+            tracing::warn!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "rejected children");
+            return Err(err);
+        }
+        for member in &group.members {
+            local
+                .children
+                .insert(member.dn.clone().expect("checked members have a DN"));
         }
         self.send(Msg::Spawn {
             parent: self.inner.node,
             run: self.inner.run,
-            children,
+            group,
         });
         Ok(())
     }
 
-    fn check_group(&self, local: &Local, group: Group) -> Result<Vec<ChildSpec>, Error> {
+    /// Checks the call and the names, and gives each member its DN.
+    fn check_group(&self, local: &Local, group: &mut Group) -> Result<(), Error> {
         let parent = &self.inner.dn;
         match local.phase {
             Phase::New => {}
@@ -213,23 +212,24 @@ impl Context {
                 parent: parent.clone(),
             });
         }
-        let mut children: Vec<ChildSpec> = Vec::with_capacity(group.len());
-        for (name, runnable) in group.members {
-            check_name(&name).map_err(|reason| Error::InvalidName {
+        for i in 0..group.members.len() {
+            let (earlier, rest) = group.members.split_at_mut(i);
+            let member = &mut rest[0];
+            check_name(&member.name).map_err(|reason| Error::InvalidName {
                 parent: parent.clone(),
-                name: name.to_string(),
+                name: member.name.to_string(),
                 reason,
             })?;
-            let dn = parent.child(&name);
-            if local.children.contains(&dn) || children.iter().any(|c| c.dn == dn) {
+            let dn = parent.child(&member.name);
+            if local.children.contains(&dn) || earlier.iter().any(|m| m.dn.as_ref() == Some(&dn)) {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
-                    name: name.into_owned(),
+                    name: member.name.to_string(),
                 });
             }
-            children.push(ChildSpec { dn, runnable });
+            member.dn = Some(dn);
         }
-        Ok(children)
+        Ok(())
     }
 
     /// Tells the supervisor how far this runnable has got.

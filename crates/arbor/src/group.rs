@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Runnable;
+use crate::{Dn, Runnable};
 
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
@@ -36,7 +36,15 @@ use crate::Runnable;
 /// ```
 #[derive(Default)]
 pub struct Group {
-    pub(crate) members: Vec<(Cow<'static, str>, Arc<dyn Runnable>)>,
+    pub(crate) members: Vec<Member>,
+}
+
+/// One member as given, and its DN once [`Context::run_group`](crate::Context::run_group) has
+/// checked its name; the group then travels to the processor as it is, with no copy.
+pub(crate) struct Member {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) dn: Option<Dn>,
+    pub(crate) runnable: Arc<dyn Runnable>,
 }
 
 impl Group {
@@ -46,9 +54,8 @@ impl Group {
     }
 
     /// Adds a member called `name` (`^[a-z0-9_]{1,64}$`).
-    pub fn add(mut self, name: impl Into<Cow<'static, str>>, runnable: impl Runnable) -> Self {
-        self.members.push((name.into(), Arc::new(runnable)));
-        self
+    pub fn add(self, name: impl Into<Cow<'static, str>>, runnable: impl Runnable) -> Self {
+        self.add_shared(name, Arc::new(runnable))
     }
 
     /// Adds a member whose runnable is already shared, e.g. one value for many members.
@@ -57,7 +64,11 @@ impl Group {
         name: impl Into<Cow<'static, str>>,
         runnable: Arc<dyn Runnable>,
     ) -> Self {
-        self.members.push((name.into(), runnable));
+        self.members.push(Member {
+            name: name.into(),
+            dn: None,
+            runnable,
+        });
         self
     }
 
@@ -75,7 +86,7 @@ impl Group {
 impl fmt::Debug for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.members.iter().map(|(name, _)| name))
+            .entries(self.members.iter().map(|m| &m.name))
             .finish()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::node::{NodeId, RunId};
-use crate::{Dn, Event, Runnable, Status, Summary};
+use crate::{Event, Group, Status, Summary};
 
 pub(crate) type MsgSender = mpsc::UnboundedSender<Msg>;
 
@@ -15,7 +15,7 @@ pub(crate) enum Msg {
     Spawn {
         parent: NodeId,
         run: RunId,
-        children: Vec<ChildSpec>,
+        group: Group,
     },
     /// The runnable signalled Healthy.
     BecameHealthy {
@@ -50,11 +50,6 @@ pub(crate) enum Msg {
         events: mpsc::UnboundedSender<Event>,
     },
     Shutdown,
-}
-
-pub(crate) struct ChildSpec {
-    pub(crate) dn: Dn,
-    pub(crate) runnable: std::sync::Arc<dyn Runnable>,
 }
 
 /// How a run's task ended.

@@ -17,11 +17,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::message::{ChildSpec, Msg, Outcome};
+use crate::message::{Msg, Outcome};
 use crate::node::{NodeId, RunId};
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
 use crate::tree::Tree;
-use crate::{gc, task, Event, NodeState, Status, Summary};
+use crate::{gc, task, Event, Group, NodeState, Status, Summary};
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
 /// trees cheap; the bound keeps a flood from delaying restarts.
@@ -108,11 +108,7 @@ impl Processor {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Spawn {
-                parent,
-                run,
-                children,
-            } => self.on_spawn(parent, run, children),
+            Msg::Spawn { parent, run, group } => self.on_spawn(parent, run, group),
             Msg::BecameHealthy { node, run } => self.on_became_healthy(node, run),
             Msg::Misused { node, run, error } => self.on_misused(node, run, error),
             Msg::Started { node, run, delay } => self.on_started(node, run, delay),
@@ -129,21 +125,24 @@ impl Processor {
     }
 
     /// `Context::run_group`: the children start New, in one group.
-    fn on_spawn(&mut self, parent: NodeId, run: RunId, children: Vec<ChildSpec>) {
+    fn on_spawn(&mut self, parent: NodeId, run: RunId, group: Group) {
         if !self.tree.is_current(parent, run) {
             return;
         }
-        let mut group = Vec::with_capacity(children.len());
-        for child in children {
+        let mut first: Option<NodeId> = None;
+        for member in group.members {
+            let dn = member.dn.expect("the context names every member it sends");
             let id = self
                 .tree
-                .insert(Some(parent), child.dn, child.runnable, self.now);
+                .insert(Some(parent), dn, member.runnable, self.now);
             self.summary.count(None, NodeState::New);
             self.emit(id, None, None, None);
             self.launch(id, Duration::ZERO);
-            group.push(id);
+            match first {
+                None => first = Some(id),
+                Some(first) => self.tree.join_group(id, first),
+            }
         }
-        self.tree.link_group(&group);
     }
 
     /// New → Healthy, which resets the backoff.
