@@ -229,7 +229,14 @@ impl Client {
             current.epoch += 1;
             true
         });
-        if switched {
+        if !switched {
+            return;
+        }
+        if n == 1 {
+            // Nowhere to switch to: the streams open again on the same endpoint. Their retries
+            // would repeat this line every second of an outage, so it stays at debug.
+            tracing::debug!(endpoint = %conn.url, error = %why, "etcd endpoint failed; retrying");
+        } else {
             let next = &self.inner.endpoints[self.inner.current.borrow().index].url;
             tracing::warn!(failed = %conn.url, next = %next, error = %why, "etcd endpoint failed; switching");
         }

@@ -42,6 +42,12 @@ impl Tracker {
 
     /// The inner runnable of `host`: records its start, serves until cancelled, records its stop.
     pub fn inner(&self, host: &str) -> impl Runnable {
+        self.inner_stopping_in(host, Duration::ZERO)
+    }
+
+    /// Like [`inner`](Self::inner), but once cancelled it takes `stopping` to wind down (as a
+    /// real service flushing its state would), and only then records its stop.
+    pub fn inner_stopping_in(&self, host: &str, stopping: Duration) -> impl Runnable {
         let runs = self.runs.clone();
         let host = host.to_owned();
         move |ctx: Context| {
@@ -56,6 +62,9 @@ impl Tracker {
                 let _stopped = Stopped { runs, host };
                 ctx.signal(Signal::Healthy)?;
                 ctx.cancelled().await;
+                if !stopping.is_zero() {
+                    tokio::time::sleep(stopping).await;
+                }
                 Ok(())
             }
         }
@@ -125,8 +134,19 @@ pub async fn start_host(
     options: Options,
     tracker: &Tracker,
 ) -> Host {
+    start_host_with(endpoints, ns, name, options, tracker.inner(name)).await
+}
+
+/// Starts host `name` of namespace `ns`, running `inner` when placed.
+pub async fn start_host_with(
+    endpoints: Vec<String>,
+    ns: &str,
+    name: &str,
+    options: Options,
+    inner: impl Runnable,
+) -> Host {
     let client = client(endpoints).await;
-    let job = Scheduled::new(client, ns, name, options, tracker.inner(name)).expect("valid job");
+    let job = Scheduled::new(client, ns, name, options, inner).expect("valid job");
     let view = job.view();
     let sup = Supervisor::builder()
         .backoff(test_backoff())
@@ -189,6 +209,18 @@ pub async fn mod_revision(endpoint: &str, key: &str) -> i64 {
         .expect("etcd answers")
         .expect("get");
     resp.kvs().first().map_or(0, |kv| kv.mod_revision())
+}
+
+/// Writes `key` directly; returns the revision of the write.
+pub async fn put(endpoint: &str, key: &str, value: &str) -> i64 {
+    let mut raw = etcd_client::Client::connect([endpoint], None)
+        .await
+        .expect("raw client");
+    let resp = tokio::time::timeout(PATIENCE, raw.put(key, value, None))
+        .await
+        .expect("etcd answers")
+        .expect("put");
+    resp.header().expect("header").revision()
 }
 
 /// Logs to the test output when `RUST_LOG` is set.

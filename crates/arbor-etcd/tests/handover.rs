@@ -1,0 +1,77 @@
+//! A placement that moves work between two live hosts hands it over: the new host starts only
+//! after the old one has stopped, however long stopping takes.
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_etcd::{Alphabetical, Options};
+use common::etcd::Etcd;
+use common::{start_host_with, Tracker, PATIENCE};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_starts() {
+    common::init_tracing();
+    let etcd = Etcd::single().await;
+    let ns = "/test/handover";
+    let tracker = Tracker::new();
+    let options = Options::new()
+        .session_ttl(Duration::from_secs(2))
+        .strategy(Alphabetical(1));
+    // The old holder takes a while to stop once told to: without the handover, the new holder
+    // would start meanwhile.
+    let stopping = Duration::from_millis(500);
+    let mut old = start_host_with(
+        etcd.endpoints(),
+        ns,
+        "host-b",
+        options.clone(),
+        tracker.inner_stopping_in("host-b", stopping),
+    )
+    .await;
+    tracker
+        .wait("host-b runs the job", PATIENCE, |r| {
+            r.running.contains("host-b")
+        })
+        .await;
+    let first = old
+        .wait_view("host-b holds a token", PATIENCE, |v| v.token.is_some())
+        .await
+        .token
+        .expect("token");
+
+    // "host-a" sorts first: Alphabetical(1) moves the work to it.
+    let mut new = start_host_with(
+        etcd.endpoints(),
+        ns,
+        "host-a",
+        options,
+        tracker.inner_stopping_in("host-a", stopping),
+    )
+    .await;
+    let runs = tracker
+        .wait("host-a takes the job over", PATIENCE, |r| {
+            r.running.len() == 1 && r.running.contains("host-a")
+        })
+        .await;
+    assert_eq!(
+        runs.max_at_once, 1,
+        "old and new holder ran at once: {runs:?}"
+    );
+    assert_eq!(runs.starts.get("host-b"), Some(&1));
+    let second = new
+        .wait_view("host-a holds a token", PATIENCE, |v| v.token.is_some())
+        .await
+        .token
+        .expect("token");
+    assert!(
+        second > first,
+        "fencing tokens must grow: {first:?} then {second:?}"
+    );
+    old.wait_view("host-b gave its token up", PATIENCE, |v| v.token.is_none())
+        .await;
+
+    new.stop().await;
+    old.stop().await;
+    assert_eq!(tracker.now().max_at_once, 1);
+}
