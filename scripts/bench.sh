@@ -24,7 +24,7 @@ args=("$@")
 cargo build --release -q -p arbor-bench --bins
 
 {
-  echo "# arbor bench $(date -u +%FT%TZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
+  echo "# arbor bench $(date -u +%FT%TZ) commit=${ARBOR_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}"
   echo "# machine: nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     "mem=$(awk '/MemTotal/ {printf "%.0fGiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)" \
     "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"

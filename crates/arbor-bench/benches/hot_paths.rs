@@ -158,6 +158,8 @@ fn healthy_event(c: &mut Criterion) {
 fn restart_leaf_group(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("restart_leaf_group");
+    // Each iteration also waits out b's restart (tokio's 1 ms timer tick): fewer samples.
+    group.sample_size(30);
     group.measurement_time(Duration::from_secs(4));
     group.warm_up_time(Duration::from_secs(1));
     for big in [None, Some(9u32), Some(14)] {

@@ -66,13 +66,14 @@ impl Dataset {
     /// ```
     /// use arbor_bench::dataset::Dataset;
     ///
-    /// let data = Dataset::parse(
-    ///     "# label peer=otp_1: Erlang/OTP\n\
-    ///      # label peer=otp_2: Erlang/OTP\n\
-    ///      RESULT peer=otp_1 spawn_d10_wall=9.0 ms\n\
-    ///      RESULT peer=otp_2 spawn_d10_wall=8.0 ms\n\
-    ///      RESULT rt=multi spawn_d10_wall=3.0 ms\n",
-    /// );
+    /// let text = [
+    ///     "# label peer=otp_1: Erlang/OTP",
+    ///     "# label peer=otp_2: Erlang/OTP",
+    ///     "RESULT peer=otp_1 spawn_d10_wall=9.0 ms",
+    ///     "RESULT peer=otp_2 spawn_d10_wall=8.0 ms",
+    ///     "RESULT rt=multi spawn_d10_wall=3.0 ms",
+    /// ];
+    /// let data = Dataset::parse(&text.join("\n"));
     /// assert_eq!(data.columns.len(), 2);
     /// assert_eq!(data.columns[0].get("spawn_d10_wall"), [9.0, 8.0]);
     /// assert_eq!(data.columns[1].label, "arbor, tokio multi-thread");

@@ -7,7 +7,8 @@
 //! - `floor_chain_p50/p99` (us): the path of arbor's restart of a cancelled sibling. Task b
 //!   takes the time and tells the central task it died; the central task cancels task a's
 //!   token; a wakes, returns, and tells the central task it exited; the central task spawns a
-//!   new a, which takes the time on entry. Two hops, one wake-up by cancellation, one spawn.
+//!   new a, which takes the time on entry. Two hops, one wake-up by cancellation, one spawn;
+//!   and, as arbor restarts the dead b after its backoff, one more task on a 1 µs timer.
 
 use std::time::{Duration, Instant};
 
@@ -80,7 +81,11 @@ async fn chain_floor(reps: usize) -> anyhow::Result<Vec<Duration>> {
         let mut a_token = start_a(CancellationToken::new(), &central_tx, &entered_tx);
         while let Some(msg) = rx.recv().await {
             match msg {
-                Msg::Died => a_token.cancel(),
+                Msg::Died => {
+                    a_token.cancel();
+                    // As arbor restarts the dead b after its backoff: a task on a 1 µs timer.
+                    tokio::spawn(tokio::time::sleep(Duration::from_micros(1)));
+                }
                 Msg::Exited => {
                     a_token = start_a(CancellationToken::new(), &central_tx, &entered_tx);
                 }

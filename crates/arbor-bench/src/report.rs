@@ -120,7 +120,10 @@ impl fmt::Display for Line {
             write!(f, " {k}={v}")?;
         }
         let m = &self.metric;
-        write!(f, " {}={:.3} {}", m.name, m.value, m.unit)
+        // The anchors print three decimals; below 1 one more, so that microseconds in a
+        // millisecond figure keep a significant digit or two.
+        let decimals = if m.value.abs() < 1.0 { 4 } else { 3 };
+        write!(f, " {}={:.*} {}", m.name, decimals, m.value, m.unit)
     }
 }
 
@@ -153,11 +156,14 @@ mod tests {
     }
 
     #[test]
-    fn prints_three_decimals_like_the_anchors() {
-        let line = Line::on_runtime(
-            "current",
-            Metric::ms("restart_a_p50", Duration::from_micros(7)),
+    fn prints_three_decimals_like_the_anchors_and_four_below_one() {
+        let us = Duration::from_micros;
+        let line = Line::on_runtime("current", Metric::ms("restart_a_p50", us(7)));
+        assert_eq!(
+            line.to_string(),
+            "RESULT rt=current restart_a_p50=0.0070 ms"
         );
-        assert_eq!(line.to_string(), "RESULT rt=current restart_a_p50=0.007 ms");
+        let line = Line::on_runtime("multi", Metric::ms("spawn_d14_wall", us(86_939)));
+        assert_eq!(line.to_string(), "RESULT rt=multi spawn_d14_wall=86.939 ms");
     }
 }
