@@ -16,7 +16,6 @@ use std::sync::OnceLock;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Default)]
 pub(crate) struct Cancel {
     cancelled: AtomicBool,
     notify: Notify,
@@ -24,6 +23,15 @@ pub(crate) struct Cancel {
 }
 
 impl Cancel {
+    /// A stop signal, already given if `cancelled`.
+    pub(crate) fn new(cancelled: bool) -> Self {
+        Cancel {
+            cancelled: AtomicBool::new(cancelled),
+            notify: Notify::new(),
+            token: OnceLock::new(),
+        }
+    }
+
     /// Tells the run to stop; true if it had not been told yet.
     pub(crate) fn cancel(&self) -> bool {
         if self.cancelled.swap(true, Ordering::SeqCst) {
@@ -75,7 +83,7 @@ mod tests {
 
     #[tokio::test]
     async fn wakes_every_waiter_once_and_stays_cancelled() {
-        let cancel = Arc::new(Cancel::default());
+        let cancel = Arc::new(Cancel::new(false));
         let waiters: Vec<_> = (0..3)
             .map(|_| {
                 let c = cancel.clone();
@@ -96,5 +104,6 @@ mod tests {
             "a token made later is born cancelled"
         );
         cancel.cancelled().await;
+        assert!(Cancel::new(true).is_cancelled());
     }
 }

@@ -11,21 +11,30 @@
 //!    cloned into tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
 //!    checks were made (a Spawn never overtakes the Healthy that forbade it).
+//! 3. A run's children are started by the run itself: their contexts are made and their tasks
+//!    spawned here, on the worker the parent runs on, so start-up spreads over the runtime
+//!    instead of queueing behind the processor. The Spawn message is sent before the tasks are
+//!    spawned, so the processor registers a child before any message from it can arrive.
+//! 4. `node` is written once, by the processor, when it registers the run; the processor reads
+//!    it only after that. Messages carry the context itself, so a message from an old run
+//!    is recognised by identity, never by a number that could repeat.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::cancel::Cancel;
 use crate::message::{Msg, MsgSender};
 use crate::name::check_name;
-use crate::node::{NodeId, RunId};
-use crate::{Dn, Error, Group, NodeState, Runnable, Signal};
+use crate::node::NodeId;
+use crate::{task, Dn, Error, Group, NodeState, Runnable, Signal};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -37,11 +46,15 @@ pub struct Context {
 }
 
 struct Inner {
-    node: NodeId,
-    run: RunId,
+    /// The node's slot in the processor's tree (invariant 4); 0 until registered.
+    node: AtomicU32,
+    /// The run's task, so that a timed-out shutdown can abort it.
+    task: OnceLock<AbortHandle>,
     dn: Dn,
     cancel: Cancel,
-    span: Span,
+    /// `None` when no subscriber wants node spans: a disabled span still takes 40 bytes, and
+    /// every node pays for this field.
+    span: Option<Box<Span>>,
     tx: MsgSender,
     local: Mutex<Local>,
 }
@@ -116,16 +129,18 @@ pub(crate) struct RunEnd {
 }
 
 impl Context {
-    pub(crate) fn new(node: NodeId, run: RunId, dn: Dn, tx: MsgSender) -> Self {
+    /// A context for a new run of the node `dn`; cancelled from birth if `cancelled`.
+    pub(crate) fn new(dn: Dn, tx: MsgSender, cancelled: bool) -> Self {
         // Node spans are not nested under their parent's span: `dn` already carries the path,
         // and nesting would repeat it in every line and keep each parent's span alive.
         let span = tracing::info_span!(parent: None, "node", dn = %dn);
+        let span = (!span.is_disabled()).then(|| Box::new(span));
         Context {
             inner: Arc::new(Inner {
-                node,
-                run,
+                node: AtomicU32::new(0),
+                task: OnceLock::new(),
                 dn,
-                cancel: Cancel::default(),
+                cancel: Cancel::new(cancelled),
                 span,
                 tx,
                 local: Mutex::new(Local {
@@ -145,7 +160,11 @@ impl Context {
     /// inside it, so this is for tasks the runnable spawns itself:
     /// `tokio::spawn(fut.instrument(ctx.span().clone()))`.
     pub fn span(&self) -> &Span {
-        &self.inner.span
+        static DISABLED: OnceLock<Span> = OnceLock::new();
+        match &self.inner.span {
+            Some(span) => span,
+            None => DISABLED.get_or_init(Span::none),
+        }
     }
 
     /// Starts one child called `name`, in a group of its own.
@@ -178,19 +197,33 @@ impl Context {
         let mut local = self.inner.local.lock();
         if let Err(err) = self.check_group(&local, &mut group) {
             drop(local);
-            tracing::warn!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "rejected children");
+            tracing::warn!(parent: self.span(), dn = %self.inner.dn, error = %err, "rejected children");
             return Err(err);
         }
+        let mut starts = Vec::with_capacity(group.len());
         for member in &group.members {
-            local
-                .children
-                .insert(member.dn.clone().expect("checked members have a DN"));
+            let ctx = member.ctx.clone().expect("checked members have a context");
+            local.children.insert(ctx.dn().clone());
+            starts.push((ctx, member.runnable.clone()));
         }
-        self.send(Msg::Spawn {
-            parent: self.inner.node,
-            run: self.inner.run,
-            group,
-        });
+        if self
+            .inner
+            .tx
+            .send(Msg::Spawn {
+                parent: self.clone(),
+                group,
+            })
+            .is_err()
+        {
+            // The supervisor has stopped; nobody would ever stop these children.
+            return Err(Error::RunEnded {
+                dn: self.inner.dn.clone(),
+            });
+        }
+        drop(local);
+        for (ctx, runnable) in starts {
+            task::spawn(ctx, runnable, std::time::Duration::ZERO);
+        }
         Ok(())
     }
 
@@ -221,13 +254,17 @@ impl Context {
                 reason,
             })?;
             let dn = parent.child(&member.name);
-            if local.children.contains(&dn) || earlier.iter().any(|m| m.dn.as_ref() == Some(&dn)) {
+            if local.children.contains(&dn)
+                || earlier
+                    .iter()
+                    .any(|m| m.ctx.as_ref().is_some_and(|c| c.dn() == &dn))
+            {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
                     name: member.name.to_string(),
                 });
             }
-            member.dn = Some(dn);
+            member.ctx = Some(Context::new(dn, self.inner.tx.clone(), self.is_cancelled()));
         }
         Ok(())
     }
@@ -250,10 +287,7 @@ impl Context {
                 local.phase = Phase::Healthy;
                 // No more children can be started; the names are not needed any more.
                 local.children = ChildNames::Few(Vec::new());
-                self.send(Msg::BecameHealthy {
-                    node: self.inner.node,
-                    run: self.inner.run,
-                });
+                self.send(Msg::BecameHealthy { ctx: self.clone() });
                 Ok(())
             }
             (Signal::Done, Phase::Healthy) => {
@@ -272,13 +306,12 @@ impl Context {
                 if phase != Phase::Misused {
                     local.phase = Phase::Misused;
                     self.send(Msg::Misused {
-                        node: self.inner.node,
-                        run: self.inner.run,
+                        ctx: self.clone(),
                         error: err.to_string(),
                     });
                 }
                 drop(local);
-                tracing::error!(parent: &self.inner.span, dn = %self.inner.dn, error = %err, "illegal signal; the node is treated as dead");
+                tracing::error!(parent: self.span(), dn = %self.inner.dn, error = %err, "illegal signal; the node is treated as dead");
                 Err(err)
             }
         }
@@ -322,12 +355,30 @@ impl Context {
         }
     }
 
-    pub(crate) fn node(&self) -> NodeId {
-        self.inner.node
+    /// The node this run belongs to, once the processor has registered it (invariant 4).
+    pub(crate) fn node(&self) -> Option<NodeId> {
+        NodeId::from_raw(self.inner.node.load(Ordering::Relaxed))
     }
 
-    pub(crate) fn run_id(&self) -> RunId {
-        self.inner.run
+    /// Records the node this run belongs to. Processor only.
+    pub(crate) fn register(&self, id: NodeId) {
+        self.inner.node.store(id.raw(), Ordering::Relaxed);
+    }
+
+    /// Whether `self` and `other` are the same run.
+    pub(crate) fn same_run(&self, other: &Context) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    pub(crate) fn set_task(&self, task: AbortHandle) {
+        let _ = self.inner.task.set(task);
+    }
+
+    /// Aborts the run's task, if it was spawned.
+    pub(crate) fn abort(&self) {
+        if let Some(task) = self.inner.task.get() {
+            task.abort();
+        }
     }
 
     /// Sends to the processor. After shutdown the processor is gone and nothing is listening,

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Dn, Runnable};
+use crate::{Context, Runnable};
 
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
@@ -39,11 +39,12 @@ pub struct Group {
     pub(crate) members: Vec<Member>,
 }
 
-/// One member as given, and its DN once [`Context::run_group`](crate::Context::run_group) has
-/// checked its name; the group then travels to the processor as it is, with no copy.
+/// One member as given, and its run's context once
+/// [`Context::run_group`](crate::Context::run_group) has checked its name; the group then
+/// travels to the processor as it is, with no copy.
 pub(crate) struct Member {
     pub(crate) name: Cow<'static, str>,
-    pub(crate) dn: Option<Dn>,
+    pub(crate) ctx: Option<Context>,
     pub(crate) runnable: Arc<dyn Runnable>,
 }
 
@@ -66,7 +67,7 @@ impl Group {
     ) -> Self {
         self.members.push(Member {
             name: name.into(),
-            dn: None,
+            ctx: None,
             runnable,
         });
         self

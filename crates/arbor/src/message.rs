@@ -5,39 +5,34 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::node::{NodeId, RunId};
-use crate::{Event, Group, Status, Summary};
+use crate::{Context, Event, Group, Status, Summary};
 
 pub(crate) type MsgSender = mpsc::UnboundedSender<Msg>;
 
 pub(crate) enum Msg {
-    /// `Context::run_group`: start these children of `parent` as one group.
+    /// `Context::run_group`: register these children of `parent`, as one group. Their tasks
+    /// are spawned by the parent right after this is sent.
     Spawn {
-        parent: NodeId,
-        run: RunId,
+        parent: Context,
         group: Group,
     },
     /// The runnable signalled Healthy.
     BecameHealthy {
-        node: NodeId,
-        run: RunId,
+        ctx: Context,
     },
     /// The runnable broke a rule that makes it dead (an illegal signal).
     Misused {
-        node: NodeId,
-        run: RunId,
+        ctx: Context,
         error: String,
     },
     /// A restart has waited out its backoff and entered the runnable.
     Started {
-        node: NodeId,
-        run: RunId,
+        ctx: Context,
         delay: Duration,
     },
     /// A run's task ended.
     Exited {
-        node: NodeId,
-        run: RunId,
+        ctx: Context,
         outcome: Outcome,
     },
     Summary {
@@ -51,7 +46,6 @@ pub(crate) enum Msg {
     },
     Shutdown,
 }
-
 /// How a run's task ended.
 pub(crate) enum Outcome {
     /// The runnable returned; what it had signalled decides what that means.

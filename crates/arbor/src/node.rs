@@ -3,8 +3,9 @@
 //! # Invariants
 //!
 //! 1. Only the processor task reads or writes a [`Node`].
-//! 2. `(NodeId, RunId)` names one run of one node. Run ids are never reused, so a message from
-//!    an earlier run (a late return, a backoff that was cancelled) can never match a later one.
+//! 2. `ctx` is the node's current run. Messages carry the context of the run they are about,
+//!    so a message from an earlier run (a late return, a backoff that was cancelled) is told
+//!    apart by identity and can never touch a later one.
 //! 3. `running` is true exactly while a task for the current run exists (including one that is
 //!    still waiting out its backoff); at most one such task exists per node.
 //! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it.
@@ -16,7 +17,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::{Context, Dn, Runnable};
@@ -62,6 +62,14 @@ impl NodeState {
 pub(crate) struct NodeId(NonZeroU32);
 
 impl NodeId {
+    pub(crate) fn from_raw(raw: u32) -> Option<Self> {
+        NonZeroU32::new(raw).map(NodeId)
+    }
+
+    pub(crate) fn raw(self) -> u32 {
+        self.0.get()
+    }
+
     pub(crate) fn from_index(index: usize) -> Self {
         let raw =
             u32::try_from(index + 1).expect("more than u32::MAX - 1 nodes cannot fit in memory");
@@ -73,19 +81,12 @@ impl NodeId {
     }
 }
 
-/// Identifies one run of a node; a new one is drawn at every (re)start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct RunId(pub(crate) u64);
-
 /// One node of the tree. Fields are documented where their meaning is not obvious.
 pub(crate) struct Node {
     /// The current run's context: its DN, its span, and its stop signal, which is set when
     /// this node, an ancestor or a group sibling must stop.
     pub(crate) ctx: Context,
     pub(crate) runnable: Arc<dyn Runnable>,
-    /// The current run's task, kept so that shutdown can abort it after the timeout.
-    pub(crate) task: Option<JoinHandle<()>>,
-    pub(crate) run: RunId,
     pub(crate) state: NodeState,
     /// When `state` was entered, for status.
     pub(crate) since: Instant,

@@ -18,10 +18,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::message::{Msg, Outcome};
-use crate::node::{NodeId, RunId};
+use crate::node::NodeId;
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
 use crate::tree::Tree;
-use crate::{gc, task, Event, Group, NodeState, Status, Summary};
+use crate::{gc, task, Context, Event, Group, NodeState, Status, Summary};
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
 /// trees cheap; the bound keeps a flood from delaying restarts.
@@ -102,17 +102,36 @@ impl Processor {
             if self.shutdown.is_some() && self.tree.running() == 0 {
                 break;
             }
+            // Let the tasks just spawned or woken run before looking for more messages: their
+            // messages then arrive as one batch instead of waking this task one at a time.
+            tokio::task::yield_now().await;
         }
         self.finish(Vec::new());
     }
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Spawn { parent, run, group } => self.on_spawn(parent, run, group),
-            Msg::BecameHealthy { node, run } => self.on_became_healthy(node, run),
-            Msg::Misused { node, run, error } => self.on_misused(node, run, error),
-            Msg::Started { node, run, delay } => self.on_started(node, run, delay),
-            Msg::Exited { node, run, outcome } => self.on_exited(node, run, outcome),
+            Msg::Spawn { parent, group } => self.on_spawn(&parent, group),
+            Msg::BecameHealthy { ctx } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.on_became_healthy(id);
+                }
+            }
+            Msg::Misused { ctx, error } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.on_misused(id, error);
+                }
+            }
+            Msg::Started { ctx, delay } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.on_started(id, delay);
+                }
+            }
+            Msg::Exited { ctx, outcome } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.on_exited(id, outcome);
+                }
+            }
             Msg::Status { reply } => {
                 let _ = reply.send(Status::of(&self.tree, self.now));
             }
@@ -124,20 +143,28 @@ impl Processor {
         }
     }
 
-    /// `Context::run_group`: the children start New, in one group.
-    fn on_spawn(&mut self, parent: NodeId, run: RunId, group: Group) {
-        if !self.tree.is_current(parent, run) {
+    /// `Context::run_group`: the children, whose tasks their parent is spawning, start New, in
+    /// one group.
+    fn on_spawn(&mut self, parent: &Context, group: Group) {
+        let Some(parent) = self.tree.node_of(parent) else {
+            // Unreachable: a run is current until its Exited, which comes after its Spawn. If
+            // it ever happened, stop the children: nobody else would.
+            for member in &group.members {
+                member.ctx.as_ref().map(Context::cancel);
+            }
             return;
-        }
+        };
         let mut first: Option<NodeId> = None;
         for member in group.members {
-            let dn = member.dn.expect("the context names every member it sends");
+            let ctx = member
+                .ctx
+                .expect("the context makes a run for every member it sends");
             let id = self
                 .tree
-                .insert(Some(parent), dn, member.runnable, self.now);
+                .insert(Some(parent), ctx, member.runnable, self.now);
+            self.tree.mark_running(id);
             self.summary.count(None, NodeState::New);
             self.emit(id, None, None, None);
-            self.launch(id, Duration::ZERO);
             match first {
                 None => first = Some(id),
                 Some(first) => self.tree.join_group(id, first),
@@ -146,8 +173,8 @@ impl Processor {
     }
 
     /// New → Healthy, which resets the backoff.
-    fn on_became_healthy(&mut self, id: NodeId, run: RunId) {
-        if !self.tree.is_current(id, run) || self.tree.get(id).state != NodeState::New {
+    fn on_became_healthy(&mut self, id: NodeId) {
+        if self.tree.get(id).state != NodeState::New {
             return;
         }
         self.tree.get_mut(id).failures = 0;
@@ -155,10 +182,7 @@ impl Processor {
     }
 
     /// An illegal signal: the node is Dead now, though its runnable has yet to return.
-    fn on_misused(&mut self, id: NodeId, run: RunId, error: String) {
-        if !self.tree.is_current(id, run) {
-            return;
-        }
+    fn on_misused(&mut self, id: NodeId, error: String) {
         match self.tree.get(id).state {
             NodeState::New | NodeState::Healthy => self.die(id, error),
             NodeState::Done | NodeState::Dead | NodeState::Canceled => {}
@@ -166,8 +190,8 @@ impl Processor {
     }
 
     /// A restart waited out its backoff: Dead → New.
-    fn on_started(&mut self, id: NodeId, run: RunId, delay: Duration) {
-        if !self.tree.is_current(id, run) || !self.tree.get(id).pending {
+    fn on_started(&mut self, id: NodeId, delay: Duration) {
+        if !self.tree.get(id).pending {
             return;
         }
         self.tree.get_mut(id).pending = false;
@@ -175,8 +199,8 @@ impl Processor {
     }
 
     /// The runnable returned (or panicked, or never ran): the state table's last column.
-    fn on_exited(&mut self, id: NodeId, run: RunId, outcome: Outcome) {
-        if !self.tree.is_current(id, run) || !self.tree.get(id).running {
+    fn on_exited(&mut self, id: NodeId, outcome: Outcome) {
+        if !self.tree.get(id).running {
             return;
         }
         let node = self.tree.get(id);
@@ -290,8 +314,7 @@ impl Processor {
         self.tree.mark_running(id);
         let node = self.tree.get_mut(id);
         node.pending = !delay.is_zero();
-        let handle = task::spawn(node.ctx.clone(), node.runnable.clone(), delay);
-        self.tree.get_mut(id).task = Some(handle);
+        task::spawn(node.ctx.clone(), node.runnable.clone(), delay);
     }
 
     /// Moves `id` to `to` and tells the subscribers.
@@ -372,10 +395,8 @@ impl Processor {
         stuck
             .into_iter()
             .map(|id| {
-                let node = self.tree.get_mut(id);
-                if let Some(task) = node.task.take() {
-                    task.abort();
-                }
+                let node = self.tree.get(id);
+                node.ctx.abort();
                 tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
                 node.dn().clone()
             })

@@ -14,23 +14,26 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use crate::message::{Msg, Outcome};
 use crate::{Context, RunFuture, Runnable};
 
-/// Spawns the task for `ctx`'s run on the current runtime.
-pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) -> JoinHandle<()> {
-    if delay.is_zero() {
+/// Spawns the task for `ctx`'s run on the current runtime, and gives the context its abort
+/// handle.
+pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
+    let task = if delay.is_zero() {
         let fut = CatchUnwind::start(&*runnable, ctx.clone());
         tokio::spawn(InSpan {
-            ctx,
+            ctx: ctx.clone(),
             fut: Report(fut),
         })
     } else {
         let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay));
-        tokio::spawn(InSpan { ctx, fut })
-    }
+        tokio::spawn(InSpan {
+            ctx: ctx.clone(),
+            fut,
+        })
+    };
+    ctx.set_task(task.abort_handle());
 }
 
 /// Waits out the backoff, unless the node is told to stop meanwhile, then runs.
@@ -46,8 +49,7 @@ async fn after_backoff(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duratio
     }
     // Report the wait as it happened: the timer rounds up to its millisecond tick.
     ctx.send(Msg::Started {
-        node: ctx.node(),
-        run: ctx.run_id(),
+        ctx: ctx.clone(),
         delay: began.elapsed(),
     });
     let result = CatchUnwind::start(&*runnable, ctx.clone()).await;
@@ -119,8 +121,7 @@ fn report(ctx: &Context, result: Result<anyhow::Result<()>, String>) {
 
 fn exited(ctx: &Context, outcome: Outcome) {
     ctx.send(Msg::Exited {
-        node: ctx.node(),
-        run: ctx.run_id(),
+        ctx: ctx.clone(),
         outcome,
     });
 }

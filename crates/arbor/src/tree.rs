@@ -17,7 +17,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use crate::message::MsgSender;
-use crate::node::{Node, NodeId, RunId};
+use crate::node::{Node, NodeId};
 use crate::{Context, Dn, NodeState, Runnable};
 
 pub(crate) struct Tree {
@@ -25,22 +25,21 @@ pub(crate) struct Tree {
     root: NodeId,
     /// How many nodes are `running`, for shutdown.
     running: usize,
-    next_run: u64,
-    /// Given to every run's context, to reach the processor.
+    /// Given to the contexts the tree makes (the root's, and every restart's).
     tx: MsgSender,
 }
 
 impl Tree {
     /// A tree holding only the root, which is not running yet.
     pub(crate) fn new(root: Arc<dyn Runnable>, tx: MsgSender, now: Instant) -> Self {
+        let ctx = Context::new(Dn::root(), tx.clone(), false);
         let mut tree = Tree {
             nodes: Slab::new(),
             root: NodeId::from_index(0),
             running: 0,
-            next_run: 0,
             tx,
         };
-        tree.root = tree.insert(None, Dn::root(), root, now);
+        tree.root = tree.insert(None, ctx, root, now);
         tree
     }
 
@@ -64,50 +63,43 @@ impl Tree {
         &mut self.nodes[id.index()]
     }
 
-    /// Whether `run` is the current run of `id`. A message about any other run is stale.
-    pub(crate) fn is_current(&self, id: NodeId, run: RunId) -> bool {
-        self.nodes.get(id.index()).is_some_and(|n| n.run == run)
-    }
-
-    /// A context for a new run of `id`; cancelled from birth if its parent is (invariant 4).
-    fn new_run(&mut self, id: NodeId, parent: Option<NodeId>, dn: Dn) -> (RunId, Context) {
-        self.next_run += 1;
-        let run = RunId(self.next_run);
-        let ctx = Context::new(id, run, dn, self.tx.clone());
-        if parent.is_some_and(|p| self.get(p).is_cancelled()) {
-            ctx.cancel();
-        }
-        (run, ctx)
+    /// The node whose current run `ctx` is; `None` for a run that has been replaced (a stale
+    /// message) or removed.
+    pub(crate) fn node_of(&self, ctx: &Context) -> Option<NodeId> {
+        let id = ctx.node()?;
+        let node = self.nodes.get(id.index())?;
+        node.ctx.same_run(ctx).then_some(id)
     }
 
     /// Gives `id`, whose subtree has fully stopped, a new run: its descendants are removed
-    /// (each one's state is passed to `removed`) and its context is replaced.
-    pub(crate) fn renew(&mut self, id: NodeId, removed: impl FnMut(NodeState)) -> RunId {
+    /// (each one's state is passed to `removed`) and its context is replaced; the new one is
+    /// cancelled from birth if the parent is (node invariant 4).
+    pub(crate) fn renew(&mut self, id: NodeId, removed: impl FnMut(NodeState)) {
         self.remove_descendants(id, removed);
         let node = self.get(id);
-        let (parent, dn) = (node.parent, node.dn().clone());
-        let (run, ctx) = self.new_run(id, parent, dn);
-        let node = self.get_mut(id);
-        node.run = run;
-        node.ctx = ctx;
-        run
+        let cancelled = node.parent.is_some_and(|p| self.get(p).is_cancelled());
+        let ctx = Context::new(node.dn().clone(), self.tx.clone(), cancelled);
+        ctx.register(id);
+        self.get_mut(id).ctx = ctx;
     }
 
-    /// Adds a node, not running, as the last child of `parent`, in a group of its own.
+    /// Adds a node for the run `ctx`, not running yet, as the last child of `parent`, in a
+    /// group of its own. A child of a cancelled parent is cancelled (node invariant 4).
     pub(crate) fn insert(
         &mut self,
         parent: Option<NodeId>,
-        dn: Dn,
+        ctx: Context,
         runnable: Arc<dyn Runnable>,
         now: Instant,
     ) -> NodeId {
         let id = NodeId::from_index(self.nodes.vacant_key());
-        let (run, ctx) = self.new_run(id, parent, dn);
+        ctx.register(id);
+        if parent.is_some_and(|p| self.get(p).is_cancelled()) {
+            ctx.cancel();
+        }
         let key = self.nodes.insert(Node {
             ctx,
             runnable,
-            task: None,
-            run,
             state: NodeState::New,
             since: now,
             last_error: None,
@@ -194,7 +186,6 @@ impl Tree {
         debug_assert!(node.running, "only a running node can stop");
         node.running = false;
         node.pending = false;
-        node.task = None;
         self.running -= 1;
         let mut cur = id;
         loop {
@@ -269,7 +260,8 @@ pub(crate) mod tests {
 
     pub(crate) fn add(tree: &mut Tree, parent: NodeId, name: &str) -> NodeId {
         let dn = tree.get(parent).dn().child(name);
-        let id = tree.insert(Some(parent), dn, idle(), Instant::now());
+        let ctx = Context::new(dn, tree.tx.clone(), false);
+        let id = tree.insert(Some(parent), ctx, idle(), Instant::now());
         tree.mark_running(id);
         id
     }
