@@ -41,7 +41,8 @@ impl Runnable for Member {
                 never = leader::lead(client, keys, &*shared.options.strategy, session.id, view) => match never {},
                 never = claim::release_stale(client, keys, view, &shared.slot) => match never {},
             };
-            leave(&shared, session.id).await;
+            let revoke = !matches!(outcome, Err(Error::LeaseLost { .. }));
+            leave(&shared, session.id, revoke).await;
             outcome.map_err(Into::into)
         })
     }
@@ -93,14 +94,17 @@ async fn join(shared: &Shared) -> Result<(Session, i64), Error> {
     Ok((session, next))
 }
 
-/// Withdraws the membership, waits for the work to stop, then revokes the lease.
-async fn leave(shared: &Shared, lease: i64) {
+/// Withdraws the membership, waits for the work to stop, then revokes the lease (unless etcd
+/// already said it is gone).
+async fn leave(shared: &Shared, lease: i64, revoke_lease: bool) {
     shared.view.send_modify(|v| {
         v.lease = None;
         v.decided = 0;
     });
     shared.slot.idle().await;
-    revoke(shared, lease).await;
+    if revoke_lease {
+        revoke(shared, lease).await;
+    }
     tracing::info!(host = %shared.keys.host, lease = format_args!("{lease:x}"), "left");
 }
 

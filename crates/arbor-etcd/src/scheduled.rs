@@ -28,7 +28,8 @@ use crate::{Client, Error, Options, View};
 /// `placed`, which waits to be placed again. See the [crate docs](crate) for the whole story.
 ///
 /// Run one `Scheduled` per host name and namespace: two with the same pair (in one process or
-/// two) would take each other for the same host.
+/// two) would take each other for the same host. Namespaces must not be nested (`/a` and
+/// `/a/b`): the keys of one would show up in the other.
 ///
 /// # Examples
 ///
