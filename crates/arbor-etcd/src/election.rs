@@ -43,7 +43,8 @@ pub(crate) async fn campaign(client: &Client, keys: &Keys, lease: i64) -> Leader
                     tracing::debug!(error = %err, "campaign failed");
                 }
             },
-            _ = switches.changed() => {}
+            // Not a failure: campaign again at once on the new endpoint.
+            _ = switches.changed() => continue,
         }
         retry.pause().await;
     }

@@ -41,8 +41,10 @@ impl Runnable for Gate {
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut views = shared.view.subscribe();
+            // A placement revision a claim failed under: etcd has moved past it.
+            let mut stale = None;
             let (ready, permit, token) = loop {
-                let Some(ready) = wait_ready(&ctx, &mut views).await else {
+                let Some(ready) = wait_ready(&ctx, &mut views, stale).await else {
                     return Ok(()); // cancelled while waiting
                 };
                 // Armed before the claim is written, so that the member never releases it.
@@ -54,7 +56,7 @@ impl Runnable for Gate {
                             revision = ready.revision,
                             "placement moved before the claim; waiting again"
                         );
-                        continue;
+                        stale = Some(ready.revision);
                     }
                 }
             };
@@ -80,16 +82,21 @@ impl Runnable for Gate {
     }
 }
 
-/// Waits until this host is placed, fresh, and no leaving host holds a claim; `None` if
-/// cancelled first.
-async fn wait_ready(ctx: &Context, views: &mut watch::Receiver<View>) -> Option<Ready> {
+/// Waits until this host is placed (under a placement revision other than `stale`), fresh, and
+/// no leaving host holds a claim; `None` if cancelled first.
+async fn wait_ready(
+    ctx: &Context,
+    views: &mut watch::Receiver<View>,
+    stale: Option<i64>,
+) -> Option<Ready> {
     loop {
         {
             let v = views.borrow_and_update();
             // Readiness only ever begins with a change of the view (a renewal, a placement, a
             // claim released), never by time passing: no timer is needed here.
             if let Some(lease) = v.lease.filter(|l| Instant::now() < l.fresh_until) {
-                if v.is_placed() && v.leaving().next().is_none() {
+                let current = Some(v.placement.revision) != stale;
+                if current && v.is_placed() && v.leaving().next().is_none() {
                     return Some(Ready {
                         lease: lease.id,
                         revision: v.placement.revision,

@@ -147,7 +147,7 @@ impl Runnable for Scheduled {
             }
             ctx.signal(Signal::Healthy)?;
             let mut logged = views.borrow_and_update().clone();
-            tracing::info!(view = %logged, "view");
+            tracing::info!(view = %logged, "view changed");
             loop {
                 tokio::select! {
                     () = ctx.cancelled() => return Ok(()),
@@ -155,7 +155,7 @@ impl Runnable for Scheduled {
                 }
                 let now = views.borrow_and_update().clone();
                 if now.summary() != logged.summary() {
-                    tracing::info!(view = %now, "view");
+                    tracing::info!(view = %now, "view changed");
                     logged = now;
                 }
             }

@@ -115,19 +115,13 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         let id = self.id;
-        self.state().send_if_modified(|s| {
+        self.slot.state.send_if_modified(|s| {
             if s.armed != Some(id) {
                 return false;
             }
             s.armed = None;
             true
         });
-    }
-}
-
-impl Permit {
-    fn state(&self) -> &watch::Sender<SlotState> {
-        &self.slot.state
     }
 }
 
