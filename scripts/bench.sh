@@ -6,6 +6,7 @@
 #   scripts/bench.sh                       # arbor only
 #   ARBOR_ERLANG_ANCHOR=/path/to/erlang/run.sh scripts/bench.sh   # and Erlang/OTP, same machine
 #   scripts/bench.sh --depths 10,14 --reps 50 --idle-secs 2       # options go to arbor-bench
+#   ARBOR_BENCH_RUNS=3 scripts/bench.sh    # the harness three times over (the anchor once)
 #
 # Writes $CARGO_TARGET_DIR/bench/results.txt (default target/bench/), table.md beside it, and
 # docs/benchmarks-startup.png. The Erlang anchor is any script that prints the anchors'
@@ -29,7 +30,10 @@ cargo build --release -q -p arbor-bench --bins
     "mem=$(awk '/MemTotal/ {printf "%.0fGiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)" \
     "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
   echo "# $(rustc --version)"
-  "$target/release/arbor-bench" "${args[@]}"
+  # Several runs show the spread; the table shows every run and takes medians for ratios.
+  for ((run = 1; run <= ${ARBOR_BENCH_RUNS:-1}; run++)); do
+    "$target/release/arbor-bench" "${args[@]}"
+  done
   if [ -n "${ARBOR_ERLANG_ANCHOR:-}" ]; then
     echo "# label peer=otp_local: Erlang/OTP, this run"
     DEPTHS=${ERLANG_DEPTHS:-10 14 17 19} "$ARBOR_ERLANG_ANCHOR" | sed 's/^RESULT /RESULT peer=otp_local /'

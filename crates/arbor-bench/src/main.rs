@@ -20,6 +20,10 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::process::{Command, ExitCode};
+
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -205,6 +209,9 @@ fn run_parent(options: &Options) -> anyhow::Result<bool> {
     let exe = std::env::current_exe().context("finding this binary to re-run it")?;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("# arbor-bench: multi = tokio multi-thread runtime ({workers} workers), current = current-thread runtime");
+    if cfg!(feature = "mimalloc") {
+        println!("# allocator: mimalloc (feature mimalloc), not the system allocator");
+    }
     let mut ok = true;
     for &job in &options.jobs {
         if let Job::Idle { depth, secs } = job {

@@ -27,7 +27,8 @@ fn format_value(v: f64) -> String {
         }
         a if a >= 100.0 => format!("{v:.1}"),
         a if a >= 1.0 => format!("{v:.2}"),
-        _ => format!("{v:.3}"),
+        a if a >= 0.1 => format!("{v:.3}"),
+        _ => format!("{v:.4}"),
     }
 }
 
