@@ -101,3 +101,58 @@ async fn a_new_stream_starts_with_the_current_state_of_every_node() {
         .iter()
         .any(|e| e.dn == "root" && e.to == NodeState::Canceled));
 }
+
+#[tokio::test(start_paused = true)]
+async fn notes_show_in_status_and_are_cleared_by_a_restart() {
+    let kills = Kills::new();
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sup = supervisor(root_with({
+        let (kills, runs) = (kills.clone(), runs.clone());
+        move || {
+            let (kills, runs) = (kills.clone(), runs.clone());
+            Group::new().add("noted", move |ctx: Context| {
+                let killed = kills.killed("root.noted");
+                let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async move {
+                    if run == 0 {
+                        ctx.annotate("pid", 4242);
+                        ctx.annotate("addr", "127.0.0.1:1");
+                        ctx.annotate("addr", "127.0.0.1:2");
+                        ctx.annotate("gone", "soon");
+                        ctx.remove_note("gone");
+                    }
+                    ctx.signal(Signal::Healthy)?;
+                    tokio::select! {
+                        () = ctx.cancelled() => Ok(()),
+                        () = killed => anyhow::bail!("killed"),
+                    }
+                }
+            })
+        }
+    }));
+    let (status, mut events) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let noted = status.get("root.noted").unwrap();
+    assert_eq!(noted.notes.len(), 2);
+    assert_eq!(noted.notes["pid"], "4242");
+    assert_eq!(noted.notes["addr"], "127.0.0.1:2");
+    assert!(
+        status.to_string().contains("noted Healthy")
+            && status.to_string().contains(" addr=127.0.0.1:2 pid=4242")
+    );
+    assert_eq!(
+        serde_json::to_value(&status).unwrap()["root"]["children"][0]["notes"]["pid"],
+        "4242"
+    );
+
+    kills.kill("root.noted");
+    expect(&mut events, restarted("root.noted")).await;
+    expect(&mut events, entered("root.noted", NodeState::Healthy)).await;
+    assert!(sup
+        .status()
+        .await
+        .get("root.noted")
+        .unwrap()
+        .notes
+        .is_empty());
+    sup.shutdown().await.into_result().unwrap();
+}

@@ -148,6 +148,7 @@ impl Runnable for Scheduled {
             ctx.signal(Signal::Healthy)?;
             let mut logged = views.borrow_and_update().clone();
             tracing::info!(view = %logged, "view changed");
+            show(&ctx, &logged);
             loop {
                 tokio::select! {
                     () = ctx.cancelled() => return Ok(()),
@@ -156,11 +157,28 @@ impl Runnable for Scheduled {
                 let now = views.borrow_and_update().clone();
                 if now.summary() != logged.summary() {
                     tracing::info!(view = %now, "view changed");
+                    show(&ctx, &now);
                     logged = now;
                 }
             }
         })
     }
+}
+
+/// Puts this host's view into the supervisor's status, as notes on the wrapper node.
+fn show(ctx: &Context, view: &View) {
+    ctx.annotate("leader", view.leader.as_deref().unwrap_or("-"));
+    ctx.annotate(
+        "placement",
+        format!(
+            "[{}]@{}",
+            view.placement.hosts.join(","),
+            view.placement.revision
+        ),
+    );
+    ctx.annotate("live", format!("[{}]", view.hosts.join(",")));
+    let running: Vec<&str> = view.running.keys().map(String::as_str).collect();
+    ctx.annotate("running", format!("[{}]", running.join(",")));
 }
 
 impl fmt::Debug for Scheduled {

@@ -135,6 +135,8 @@ impl<S: Serve> Run<S> {
         let incoming = Incoming::new(listener, cut.clone(), open.clone());
 
         self.serve.set_health(HealthState::Serving).await;
+        ctx.annotate("addr", addr);
+        ctx.annotate("health", "SERVING");
         ctx.signal(Signal::Healthy)?;
         tracing::info!(%addr, "serving");
 
@@ -143,6 +145,7 @@ impl<S: Serve> Run<S> {
         tokio::select! {
             result = &mut served => {
                 self.serve.set_health(HealthState::NotServing).await;
+        ctx.annotate("health", "NOT_SERVING");
                 // Stopped by itself, not asked to: a death, unless the cancellation raced it.
                 return match result {
                     Err(err) => Err(err.context(format!("serving on {addr}"))),
@@ -154,6 +157,7 @@ impl<S: Serve> Run<S> {
 
         // Cancelled: tell health checkers first, while every connection is still served.
         self.serve.set_health(HealthState::NotServing).await;
+        ctx.annotate("health", "NOT_SERVING");
         match self.stop {
             StopMode::Immediate => {
                 tracing::info!(%addr, open = open.get(), "stopping at once");

@@ -63,6 +63,7 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
         anyhow::bail!("{program:?} was spawned but has no process id");
     };
     tracing::info!(pid, program = %program, "started");
+    ctx.annotate("pid", pid);
 
     let (ready_line, ready_rx) = match &cmd.readiness {
         Some(Readiness::Line(pattern)) => {

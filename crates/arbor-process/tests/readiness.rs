@@ -23,6 +23,13 @@ async fn without_a_check_the_node_is_healthy_once_spawned() {
     );
     let mut events = sup.events();
     expect_state(&mut events, "root.sleeper", NodeState::Healthy).await;
+    // The pid is a note on the node (sent before Healthy, so already recorded).
+    let status = sup.status().await;
+    let pid: u32 = status.get("root.sleeper").expect("the node").notes["pid"]
+        .parse()
+        .expect("a pid");
+    let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).expect("a live process");
+    assert!(cmdline.starts_with("sleep\0"), "{cmdline:?}");
     shutdown(sup).await;
 }
 

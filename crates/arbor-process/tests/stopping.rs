@@ -16,8 +16,9 @@ fn ready_line() -> Regex {
 
 /// Starts a grandchild that ignores SIGTERM, so only a SIGKILL to the group can end it, and
 /// waits until it has recorded its pid in `grandchild` (after its trap is set).
-const STUBBORN_GRANDCHILD: &str =
-    "sh -c 'trap \"\" TERM; echo $$ > grandchild; exec sleep 1000' & \
+// The pid file is removed first: after a restart the old one would satisfy the wait at once.
+const STUBBORN_GRANDCHILD: &str = "rm -f grandchild; \
+    sh -c 'trap \"\" TERM; echo $$ > grandchild; exec sleep 1000' & \
                                    while [ ! -s grandchild ]; do sleep 0.01; done";
 
 /// Whether `pid` ignores SIGTERM (bit 15 of `SigIgn` in `/proc/<pid>/status`).

@@ -317,6 +317,48 @@ impl Context {
         }
     }
 
+    /// Attaches a fact about this run to the node, shown by
+    /// [`Supervisor::status`](crate::Supervisor::status) as `key=value` (and in its JSON under
+    /// `notes`): a child's pid, a listener's address, a placement. Setting a key again replaces
+    /// its value; a restart starts with no notes. Works in any state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use arbor::{Context, Signal, Supervisor};
+    ///
+    /// let sup = Supervisor::new(|ctx: Context| async move {
+    ///     ctx.annotate("listening", "127.0.0.1:8080");
+    ///     ctx.signal(Signal::Healthy)?;
+    ///     ctx.cancelled().await;
+    ///     Ok(())
+    /// });
+    /// let mut events = sup.events();
+    /// while events.next().await.unwrap().to != arbor::NodeState::Healthy {}
+    /// let status = sup.status().await;
+    /// assert_eq!(status.root.notes["listening"], "127.0.0.1:8080");
+    /// # sup.shutdown().await;
+    /// # }
+    /// ```
+    pub fn annotate(&self, key: &'static str, value: impl fmt::Display) {
+        self.send(Msg::Annotated {
+            ctx: self.clone(),
+            key,
+            value: Some(value.to_string()),
+        });
+    }
+
+    /// Removes the note `key` set with [`annotate`](Context::annotate).
+    pub fn remove_note(&self, key: &'static str) {
+        self.send(Msg::Annotated {
+            ctx: self.clone(),
+            key,
+            value: None,
+        });
+    }
+
     /// Completes when this node is told to stop: shutdown, or the death of an ancestor or a
     /// group sibling. Completes at once if that has already happened.
     ///

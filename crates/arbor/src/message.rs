@@ -30,6 +30,12 @@ pub(crate) enum Msg {
         ctx: Context,
         delay: Duration,
     },
+    /// The runnable set (or, with `None`, removed) a note on its node.
+    Annotated {
+        ctx: Context,
+        key: &'static str,
+        value: Option<String>,
+    },
     /// A run's task ended.
     Exited {
         ctx: Context,

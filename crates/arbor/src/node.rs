@@ -81,6 +81,9 @@ impl NodeId {
     }
 }
 
+/// A run's notes, in key order.
+pub(crate) type Notes = std::collections::BTreeMap<&'static str, String>;
+
 /// One node of the tree. Fields are documented where their meaning is not obvious.
 pub(crate) struct Node {
     /// The current run's context: its DN, its span, and its stop signal, which is set when
@@ -91,6 +94,8 @@ pub(crate) struct Node {
     /// When `state` was entered, for status.
     pub(crate) since: Instant,
     pub(crate) last_error: Option<Arc<str>>,
+    /// The current run's notes (`Context::annotate`), boxed: most nodes have none.
+    pub(crate) notes: Option<Box<Notes>>,
     pub(crate) restarts: u32,
     /// Deaths since the last Healthy or Done: the exponent of the next backoff.
     pub(crate) failures: u32,

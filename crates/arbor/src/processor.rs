@@ -127,6 +127,23 @@ impl Processor {
                     self.on_started(id, delay);
                 }
             }
+            Msg::Annotated { ctx, key, value } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    let notes = &mut self.tree.get_mut(id).notes;
+                    match value {
+                        Some(value) => {
+                            notes
+                                .get_or_insert_with(Default::default)
+                                .insert(key, value);
+                        }
+                        None => {
+                            if let Some(n) = notes.as_mut() {
+                                n.remove(key);
+                            }
+                        }
+                    }
+                }
+            }
             Msg::Exited { ctx, outcome } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.on_exited(id, outcome);

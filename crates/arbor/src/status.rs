@@ -1,5 +1,6 @@
 //! A snapshot of the tree, for people (`Display`) and programs (`serde`).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::{Dn, NodeState};
 ///
 /// `Display` draws an indented tree; `Serialize` gives nested objects, e.g. as JSON:
 /// `{"root": {"dn": "root", "state": "Healthy", "restarts": 0, "last_error": null,
-/// "in_state_ms": 12, "children": [...]}}`.
+/// "notes": {}, "in_state_ms": 12, "children": [...]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     /// The root node and, through it, every other.
@@ -33,6 +34,9 @@ pub struct NodeStatus {
     pub restarts: u32,
     /// Why it last died, if it ever did.
     pub last_error: Option<Arc<str>>,
+    /// What its runnable said about itself with
+    /// [`Context::annotate`](crate::Context::annotate), for the current run.
+    pub notes: BTreeMap<String, String>,
     /// How long it has been in `state`.
     #[serde(rename = "in_state_ms", serialize_with = "as_millis")]
     pub in_state: Duration,
@@ -84,6 +88,12 @@ fn node_status(tree: &Tree, id: NodeId, now: Instant) -> NodeStatus {
         state: node.state,
         restarts: node.restarts,
         last_error: node.last_error.clone(),
+        notes: node
+            .notes
+            .iter()
+            .flat_map(|n| n.iter())
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
         in_state: now.saturating_duration_since(node.since),
         // One stack frame per level, like the nested value itself (and serde, and its drop):
         // fine for any real tree, but not for a chain thousands of levels deep.
@@ -107,6 +117,9 @@ impl fmt::Display for Status {
                 indent = depth * 2
             )?;
             write!(f, " {:.1?}", node.in_state)?;
+            for (key, value) in &node.notes {
+                write!(f, " {key}={value}")?;
+            }
             if node.restarts > 0 {
                 write!(f, " restarts={}", node.restarts)?;
             }

@@ -80,7 +80,9 @@ impl Tree {
         let cancelled = node.parent.is_some_and(|p| self.get(p).is_cancelled());
         let ctx = Context::new(node.dn().clone(), self.tx.clone(), cancelled);
         ctx.register(id);
-        self.get_mut(id).ctx = ctx;
+        let node = self.get_mut(id);
+        node.ctx = ctx;
+        node.notes = None;
     }
 
     /// Adds a node for the run `ctx`, not running yet, as the last child of `parent`, in a
@@ -103,6 +105,7 @@ impl Tree {
             state: NodeState::New,
             since: now,
             last_error: None,
+            notes: None,
             restarts: 0,
             failures: 0,
             running: false,

@@ -169,6 +169,33 @@ pub async fn start_host_with(
 }
 
 impl Host {
+    /// Waits until this host's supervisor status satisfies `want`, at most `within`. Notes
+    /// change without a state transition, so this asks again after yielding.
+    pub async fn wait_status(
+        &self,
+        what: &str,
+        within: Duration,
+        want: impl Fn(&arbor::Status) -> bool,
+    ) -> arbor::Status {
+        let wait = async {
+            loop {
+                let status = self.sup.status().await;
+                if want(&status) {
+                    break status;
+                }
+                tokio::task::yield_now().await;
+            }
+        };
+        match tokio::time::timeout(within, wait).await {
+            Ok(status) => status,
+            Err(_) => panic!(
+                "{}: {what}: not within {within:?}:\n{}",
+                self.name,
+                self.sup.status().await
+            ),
+        }
+    }
+
     /// Waits until this host's view satisfies `want`, at most `within`.
     pub async fn wait_view(
         &mut self,
