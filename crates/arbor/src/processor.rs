@@ -9,7 +9,8 @@
 //!
 //! 1. Nothing else mutates the tree; runnables only send messages.
 //! 2. A message about a run other than the node's current one is dropped (node invariant 2).
-//! 3. Every death cancels the dead node's token (so its children stop) and its group siblings'.
+//! 3. Every death cancels the dead node's subtree (so its children stop) and its group
+//!    siblings' subtrees.
 
 use std::sync::Arc;
 use std::time::Duration;
