@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use arbor::{NodeState, Supervisor};
+use arbor::Supervisor;
 
 use crate::procstat::rss_bytes;
 use crate::report::Metric;
@@ -18,19 +18,19 @@ const LIMIT: Duration = Duration::from_secs(600);
 ///
 /// Figures, with `D` = `depth`:
 /// - `spawn_dD_wall` (ms): from creating the supervisor until every node has signalled
-///   Healthy *and* the processor has handled every signal (the [`Supervisor::status`] that
-///   follows the last signal is answered after all of them);
+///   Healthy *and* the processor has handled every signal (the [`Supervisor::summary`] that
+///   follows the last signal is answered after all of them, and must count every node
+///   Healthy);
 /// - `spawn_dD_per_node` (us): that over the node count;
 /// - `spawn_dD_rss_per_node` (bytes): VmRSS growth from before the supervisor to the last
-///   signal, over the node count (read before the status call, whose snapshot of the whole
-///   tree would count too);
-/// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the status round
-///   trip (not an anchor figure: it shows what the snapshot of a big tree costs);
+///   signal, over the node count;
+/// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the summary round
+///   trip (not an anchor figure);
 /// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned.
 ///
 /// # Errors
 ///
-/// When the tree is not all Healthy within 10 minutes, the status disagrees with the count,
+/// When the tree is not all Healthy within 10 minutes, the summary disagrees with the count,
 /// or the shutdown reports a stuck node.
 pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let tree = BinaryTree::new(depth);
@@ -45,18 +45,13 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     tree.all_healthy(LIMIT).await?;
     let signalled = t0.elapsed();
     let rss1 = rss_bytes()?;
-    let status = sup.status().await;
+    let summary = sup.summary().await;
     let wall = t0.elapsed();
-
-    let healthy = status
-        .iter()
-        .filter(|n| n.state == NodeState::Healthy)
-        .count();
     anyhow::ensure!(
-        healthy == nodes,
-        "status shows {healthy} of {nodes} nodes Healthy"
+        summary.healthy == nodes && summary.nodes == nodes,
+        "the summary shows {} of {nodes} nodes Healthy",
+        summary.healthy
     );
-    drop(status);
 
     let t1 = Instant::now();
     let report = sup.shutdown().await;
@@ -92,7 +87,7 @@ pub async fn start_only(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let t0 = Instant::now();
     let sup = Supervisor::new(tree.root());
     tree.all_healthy(LIMIT).await?;
-    drop(sup.status().await);
+    sup.summary().await;
     let wall = t0.elapsed();
     // Leak the supervisor: dropping it would shut the tree down.
     std::mem::forget(sup);

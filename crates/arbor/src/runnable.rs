@@ -66,3 +66,10 @@ where
         Box::pin(self(ctx))
     }
 }
+
+/// A shared runnable is a runnable, so one value can be started under many names.
+impl Runnable for std::sync::Arc<dyn Runnable> {
+    fn run(&self, ctx: Context) -> RunFuture {
+        (**self).run(ctx)
+    }
+}
