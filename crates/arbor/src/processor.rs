@@ -28,6 +28,9 @@ use crate::{gc, task, Context, Event, Group, NodeState, Status, Summary};
 /// trees cheap; the bound keeps a flood from delaying restarts.
 const BATCH: usize = 1024;
 
+/// A batch at least this big is part of a burst, after which the processor yields.
+const BURST: usize = 16;
+
 pub(crate) struct Processor {
     /// Holds a sender for every run's context, so `rx` never sees the channel close.
     tree: Tree,
@@ -103,9 +106,13 @@ impl Processor {
             if self.shutdown.is_some() && self.tree.running() == 0 {
                 break;
             }
-            // Let the tasks just spawned or woken run before looking for more messages: their
-            // messages then arrive as one batch instead of waking this task one at a time.
-            tokio::task::yield_now().await;
+            // In a burst (a big tree starting or stopping), let the tasks just woken run before
+            // looking for more messages: theirs then arrive as one batch instead of waking this
+            // task one at a time. A small batch is latency-bound (a restart): on tokio's
+            // multi-thread runtime a yield costs a poll of the I/O driver, so skip it.
+            if received >= BURST {
+                tokio::task::yield_now().await;
+            }
         }
         self.finish(Vec::new());
     }
