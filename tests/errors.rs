@@ -153,15 +153,27 @@ impl Write for Captured {
     }
 }
 
+impl Captured {
+    /// Captures this thread's log lines until the guard is dropped (the tests run on a
+    /// current-thread runtime, so every runnable logs on this thread).
+    fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().clone()).expect("log lines are UTF-8")
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn illegal_signals_error_log_and_kill_the_node() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (logs, _default) = Captured::install();
 
     let (tx, mut results) = mpsc::unbounded_channel();
     let tx_twice = tx.clone();
@@ -210,7 +222,7 @@ async fn illegal_signals_error_log_and_kill_the_node() {
     assert!(back.dn == "root.twice" || back.dn == "root.early");
     sup.shutdown().await.into_result().unwrap();
 
-    let logs = String::from_utf8(logs.0.lock().clone()).unwrap();
+    let logs = logs.text();
     for dn in ["root.twice", "root.early"] {
         assert!(
             logs.lines()
@@ -222,13 +234,7 @@ async fn illegal_signals_error_log_and_kill_the_node() {
 
 #[tokio::test(start_paused = true)]
 async fn rejected_calls_are_logged_with_the_dn() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
+    let (logs, _default) = Captured::install();
     let (sup, mut results) = with_root(|ctx, tx| {
         tx.send(ctx.run("Bad", serve))?;
         ctx.signal(Signal::Healthy)?;
@@ -237,7 +243,7 @@ async fn rejected_calls_are_logged_with_the_dn() {
     .await;
     assert!(results.recv().await.unwrap().is_err());
     sup.shutdown().await.into_result().unwrap();
-    let logs = String::from_utf8(logs.0.lock().clone()).unwrap();
+    let logs = logs.text();
     assert!(
         logs.lines().any(|l| l.contains("rejected children")
             && l.contains("dn=root")

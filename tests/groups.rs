@@ -7,18 +7,23 @@ use std::sync::Arc;
 use arbor::{Context, Group, NodeState, Runnable, Signal};
 use common::*;
 
-#[tokio::test(start_paused = true)]
-async fn group_sibling_death_cancels_the_other_then_both_restart() {
-    let kills = Kills::new();
-    let tracker = Tracker::new();
-    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
-    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+/// A root running the group {a, b} of tracked workers, settled with both Healthy.
+async fn pair(kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> (arbor::Supervisor, arbor::Events) {
+    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(kills)));
+    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(kills)));
     let sup = supervisor(root_with(move || {
         Group::new()
             .add_shared("a", a.clone())
             .add_shared("b", b.clone())
     }));
-    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (_, events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    (sup, events)
+}
+
+#[tokio::test(start_paused = true)]
+async fn group_sibling_death_cancels_the_other_then_both_restart() {
+    let (kills, tracker) = (Kills::new(), Tracker::new());
+    let (sup, mut events) = pair(&kills, &tracker).await;
     assert_eq!(
         (tracker.entries("root.a"), tracker.entries("root.b")),
         (1, 1)
@@ -157,16 +162,8 @@ async fn done_member_is_restarted_with_its_group() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_wait_is_cancelled_when_the_group_dies_again() {
-    let kills = Kills::new();
-    let tracker = Tracker::new();
-    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
-    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
-    let sup = supervisor(root_with(move || {
-        Group::new()
-            .add_shared("a", a.clone())
-            .add_shared("b", b.clone())
-    }));
-    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (kills, tracker) = (Kills::new(), Tracker::new());
+    let (sup, mut events) = pair(&kills, &tracker).await;
 
     // b dies and waits 500 ms; a restarts at once; then a dies while b still waits.
     kills.kill("root.b");
