@@ -10,6 +10,11 @@
 //! - `restart_leaf_group`: the group {a, b} beside a healthy subtree of 0, 1,023 or 32,767
 //!   nodes; b dies, and the time until a is entered again. The GC looks only at what stopped,
 //!   so the figure should not grow with the subtree.
+//! - `shutdown`: `shutdown()` of a Healthy binary tree of 2,047 or 32,767 nodes, until every
+//!   runnable has returned.
+//!
+//! Memory per node, and the anchors' figures on both runtimes, come from the `anchors` bench
+//! beside this one (the harness in a quick configuration).
 #![allow(clippy::disallowed_methods, missing_docs)]
 
 use std::sync::Arc;
@@ -184,5 +189,34 @@ fn restart_leaf_group(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, start, healthy_event, restart_leaf_group);
+fn shutdown(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("shutdown");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    group.warm_up_time(Duration::from_secs(1));
+    for depth in [10u32, 14] {
+        let id = BenchmarkId::new("binary_tree_nodes", arbor_bench::tree::nodes(depth));
+        group.bench_function(id, |bench| {
+            bench.iter_custom(|iters| {
+                rt.block_on(async {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let tree = BinaryTree::new(depth);
+                        let sup = Supervisor::new(tree.root());
+                        tree.all_healthy(LIMIT).await.expect("tree healthy");
+                        sup.summary().await;
+                        let t0 = Instant::now();
+                        sup.shutdown().await.into_result().expect("clean shutdown");
+                        total += t0.elapsed();
+                    }
+                    total
+                })
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, start, healthy_event, restart_leaf_group, shutdown);
 criterion_main!(benches);
