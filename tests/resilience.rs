@@ -151,6 +151,11 @@ async fn healthy_group_keeps_co_restarting_beside_misbehaving_runnables() {
         NodeState::Healthy,
         "cancelled, but it never returns, so it is never restarted; nothing else cares"
     );
+    assert!(status.get("root.stubborn").unwrap().stopping);
+    assert!(!status.get("root.x").unwrap().stopping);
+    assert!(
+        status.to_string().contains("stubborn Healthy") && status.to_string().contains("stopping")
+    );
 
     let report = sup.shutdown().await;
     assert_eq!(report.stuck.len(), 1, "{:?}", report.stuck);

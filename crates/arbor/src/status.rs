@@ -15,8 +15,8 @@ use crate::{Dn, NodeState};
 /// The whole tree at one moment, from [`Supervisor::status`](crate::Supervisor::status).
 ///
 /// `Display` draws an indented tree; `Serialize` gives nested objects, e.g. as JSON:
-/// `{"root": {"dn": "root", "state": "Healthy", "restarts": 0, "last_error": null,
-/// "notes": {}, "in_state_ms": 12, "children": [...]}}`.
+/// `{"root": {"dn": "root", "state": "Healthy", "stopping": false, "restarts": 0,
+/// "last_error": null, "notes": {}, "in_state_ms": 12, "children": [...]}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
     /// The root node and, through it, every other.
@@ -30,6 +30,9 @@ pub struct NodeStatus {
     pub dn: Dn,
     /// Its state.
     pub state: NodeState,
+    /// Told to stop (by shutdown, or an ancestor's or group sibling's death) but its runnable
+    /// has not returned yet. A node that stays so is ignoring its cancellation.
+    pub stopping: bool,
     /// How many times it was restarted.
     pub restarts: u32,
     /// Why it last died, if it ever did.
@@ -86,6 +89,7 @@ fn node_status(tree: &Tree, id: NodeId, now: Instant) -> NodeStatus {
     NodeStatus {
         dn: node.dn().clone(),
         state: node.state,
+        stopping: node.running && node.is_cancelled(),
         restarts: node.restarts,
         last_error: node.last_error.clone(),
         notes: node
@@ -117,6 +121,9 @@ impl fmt::Display for Status {
                 indent = depth * 2
             )?;
             write!(f, " {:.1?}", node.in_state)?;
+            if node.stopping {
+                f.write_str(" stopping")?;
+            }
             for (key, value) in &node.notes {
                 write!(f, " {key}={value}")?;
             }
