@@ -4,10 +4,10 @@ mod common;
 
 use std::time::Duration;
 
-use arbor::{Context, NodeState, Signal, Supervisor};
+use arbor::NodeState;
 use arbor_etcd::{Alphabetical, Client, Error, MaxCount, Options, Scheduled};
 use common::etcd::free_port;
-use common::{test_backoff, Tracker, PATIENCE};
+use common::{supervise_job, Tracker, PATIENCE};
 
 async fn unused_client() -> Client {
     // Connecting does no I/O, so nothing needs to listen here for the checks below.
@@ -174,19 +174,7 @@ async fn member_death(endpoint: String) -> String {
         .await
         .expect("client");
     let job = schedule(client, "/test/unreachable", "h1", Options::new()).expect("valid job");
-    let sup = Supervisor::builder()
-        .backoff(test_backoff())
-        .propagate_panics(true)
-        .spawn(move |ctx: Context| {
-            let job = job.clone();
-            async move {
-                ctx.run("job", job)?;
-                ctx.signal(Signal::Healthy)?;
-                ctx.cancelled().await;
-                Ok(())
-            }
-        })
-        .expect("supervisor");
+    let sup = supervise_job(job);
     let mut events = sup.events();
     let died = tokio::time::timeout(PATIENCE, async {
         loop {

@@ -148,7 +148,17 @@ pub async fn start_host_with(
     let client = client(endpoints).await;
     let job = Scheduled::new(client, ns, name, options, inner).expect("valid job");
     let view = job.view();
-    let sup = Supervisor::builder()
+    let sup = supervise_job(job);
+    Host {
+        name: name.to_owned(),
+        sup,
+        view,
+    }
+}
+
+/// A supervisor whose root runs `job` as its child `job` (so its DN is `root.job`).
+pub fn supervise_job(job: Scheduled) -> Supervisor {
+    Supervisor::builder()
         .backoff(test_backoff())
         .propagate_panics(true)
         .spawn(move |ctx: Context| {
@@ -160,12 +170,7 @@ pub async fn start_host_with(
                 Ok(())
             }
         })
-        .expect("supervisor");
-    Host {
-        name: name.to_owned(),
-        sup,
-        view,
-    }
+        .expect("supervisor")
 }
 
 impl Host {
