@@ -148,3 +148,45 @@ async fn done_resets_the_backoff_too() {
     );
     sup.shutdown().await.into_result().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn with_reset_after_only_a_long_healthy_run_resets_the_backoff() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let backoff = exact_backoff().reset_after(ms(10_000));
+    let sup = Supervisor::builder()
+        .backoff(backoff)
+        .propagate_panics(true)
+        .spawn(root_with({
+            let runs = runs.clone();
+            move || {
+                let runs = runs.clone();
+                Group::new().add("flappy", move |ctx: Context| {
+                    let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        // Healthy at once every time; runs 1-3 crash after 1 s, run 4 after 20 s.
+                        ctx.signal(Signal::Healthy)?;
+                        let uptime = if run == 4 { 20_000 } else { 1_000 };
+                        tokio::select! {
+                            () = ctx.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(ms(uptime)) => {}
+                        }
+                        anyhow::bail!("crashed after {uptime} ms")
+                    }
+                })
+            }
+        }))
+        .unwrap();
+    let mut events = sup.events();
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        delays.push(
+            expect(&mut events, restarted("root.flappy"))
+                .await
+                .delay
+                .unwrap(),
+        );
+    }
+    // Short healthy runs keep growing the delay; the 20 s run resets it.
+    assert_eq!(delays, [ms(500), ms(750), ms(1125), ms(500)]);
+    sup.shutdown().await.into_result().unwrap();
+}

@@ -3,7 +3,7 @@
 //! The delay after the n-th death in a row (counting from 0) is
 //! `min(initial × multiplierⁿ, max_interval)`, then spread uniformly by ± `randomization` of
 //! itself so that nodes that died together do not restart together. Healthy and Done reset n to
-//! 0. There is no maximum elapsed time: a node that keeps failing is retried every
+//! 0 (Healthy only after `reset_after`, if that is set). There is no maximum elapsed time: a node that keeps failing is retried every
 //! `max_interval` (± randomization) for ever, never in a tight loop.
 //!
 //! Why not the `backoff` crate: it is flagged unmaintained (RUSTSEC-2025-0012) and depends on
@@ -40,6 +40,7 @@ pub struct Backoff {
     multiplier: f64,
     randomization: f64,
     max_interval: Duration,
+    reset_after: Option<Duration>,
 }
 
 impl Default for Backoff {
@@ -49,6 +50,7 @@ impl Default for Backoff {
             multiplier: 1.5,
             randomization: 0.5,
             max_interval: Duration::from_secs(60),
+            reset_after: None,
         }
     }
 }
@@ -79,6 +81,26 @@ impl Backoff {
         self
     }
 
+    /// Resets the backoff only once a node has stayed Healthy for `period`, instead of the
+    /// moment it signals Healthy (the default). For runnables that are Healthy at once and then
+    /// crash, such as a program that is spawned fine and exits a second later: with the default
+    /// such a crash loop restarts at the initial delay for ever; with a period it backs off.
+    /// Done still resets at once. Must be more than zero.
+    pub fn reset_after(mut self, period: Duration) -> Self {
+        self.reset_after = Some(period);
+        self
+    }
+
+    /// Whether signalling Healthy resets the backoff at once.
+    pub(crate) fn resets_on_healthy(&self) -> bool {
+        self.reset_after.is_none()
+    }
+
+    /// Whether a node that dies after `healthy_for` in Healthy starts its backoff afresh.
+    pub(crate) fn resets_after(&self, healthy_for: Duration) -> bool {
+        self.reset_after.is_some_and(|period| healthy_for >= period)
+    }
+
     /// Checks the settings; the builder calls this before the supervisor starts.
     ///
     /// # Errors
@@ -101,6 +123,9 @@ impl Backoff {
         }
         if self.max_interval < self.initial {
             return bad("max_interval must be at least initial");
+        }
+        if self.reset_after.is_some_and(|p| p.is_zero()) {
+            return bad("reset_after must be more than zero");
         }
         Ok(())
     }
@@ -158,6 +183,10 @@ mod tests {
             (Backoff::default().randomization(1.0), "randomization"),
             (Backoff::default().randomization(-0.1), "randomization"),
             (Backoff::default().max_interval(ms(1)), "max_interval"),
+            (
+                Backoff::default().reset_after(Duration::ZERO),
+                "reset_after",
+            ),
         ] {
             let err = bad.validate().unwrap_err().to_string();
             assert!(err.contains(what), "{err} should name {what}");

@@ -202,7 +202,9 @@ impl Processor {
         if self.tree.get(id).state != NodeState::New {
             return;
         }
-        self.tree.get_mut(id).failures = 0;
+        if self.config.backoff.resets_on_healthy() {
+            self.tree.get_mut(id).failures = 0;
+        }
         self.set_state(id, NodeState::Healthy, None, None);
     }
 
@@ -275,6 +277,11 @@ impl Processor {
     fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
+        let healthy_for = self.now.saturating_duration_since(node.since);
+        if node.state == NodeState::Healthy && self.config.backoff.resets_after(healthy_for) {
+            self.tree.get_mut(id).failures = 0;
+        }
+        let node = self.tree.get(id);
         self.tree.cancel_subtree(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
