@@ -281,7 +281,6 @@ impl Processor {
         if node.state == NodeState::Healthy && self.config.backoff.resets_after(healthy_for) {
             self.tree.get_mut(id).failures = 0;
         }
-        let node = self.tree.get(id);
         self.tree.cancel_subtree(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
