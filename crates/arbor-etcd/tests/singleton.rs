@@ -65,16 +65,21 @@ async fn singleton_moves_to_another_host_when_its_holder_stops_and_never_runs_tw
             .await;
         assert_eq!(view.is_running(), host.name == new_holder);
         // The same view shows in the supervisor's status, as notes on the job node.
+        // The claim of the new holder (`running`) may land after the placement: wait for both.
         let want = format!("[{new_holder}]@{}", view.placement.revision);
+        let running = format!("[{new_holder}]");
         let status = host
-            .wait_status("the status shows the placement", PATIENCE, |s| {
-                s.get("root.job")
-                    .is_some_and(|job| job.notes.get("placement") == Some(&want))
+            .wait_status("the status shows the new holder", PATIENCE, |s| {
+                s.get("root.job").is_some_and(|job| {
+                    job.notes.get("placement") == Some(&want)
+                        && job.notes.get("running") == Some(&running)
+                        && job
+                            .notes
+                            .get("live")
+                            .is_some_and(|live| !live.contains(&holder))
+                })
             })
             .await;
-        let job = status.get("root.job").expect("the job node");
-        assert_eq!(job.notes["running"], format!("[{new_holder}]"));
-        assert!(!job.notes["live"].contains(&holder));
         assert!(status.to_string().contains(&format!("placement={want}")));
     }
     assert_eq!(
