@@ -66,11 +66,19 @@ impl Dn {
 
     /// The DN of a child called `name`; the caller has checked the name.
     pub(crate) fn child(&self, name: &str) -> Dn {
-        let mut s = String::with_capacity(self.0.len() + 1 + name.len());
-        s.push_str(&self.0);
-        s.push('.');
-        s.push_str(name);
-        Dn(Arc::from(s))
+        let (parent, len) = (self.0.as_bytes(), self.0.len() + 1 + name.len());
+        // Built on the stack when it fits, so a start costs one allocation for its DN, not a
+        // `String` and then a copy of it into the `Arc`.
+        let mut buf = [0u8; 256];
+        if len <= buf.len() {
+            buf[..parent.len()].copy_from_slice(parent);
+            buf[parent.len()] = b'.';
+            buf[parent.len() + 1..len].copy_from_slice(name.as_bytes());
+            let dn = std::str::from_utf8(&buf[..len])
+                .expect("joining two UTF-8 strings with '.' gives UTF-8");
+            return Dn(Arc::from(dn));
+        }
+        Dn(Arc::from(format!("{}.{name}", self.0)))
     }
 
     /// The whole DN as a string slice.
@@ -158,6 +166,17 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn long_dns_are_joined_too() {
+        let mut dn = Dn::root();
+        for _ in 0..10 {
+            dn = dn.child(&"n".repeat(64));
+        }
+        assert_eq!(dn.depth(), 10);
+        assert_eq!(dn.as_str().len(), 4 + 10 * 65);
+        assert_eq!(dn.name(), "n".repeat(64));
     }
 
     #[test]
