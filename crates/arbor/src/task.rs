@@ -45,7 +45,7 @@ async fn after_backoff(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duratio
             ctx.end_run();
             return exited(&ctx, Outcome::NotStarted);
         }
-        () = tokio::time::sleep(delay) => {}
+        () = wait(began, delay) => {}
     }
     // Report the wait as it happened: the timer rounds up to its millisecond tick.
     ctx.send(Msg::Started {
@@ -54,6 +54,29 @@ async fn after_backoff(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duratio
     });
     let result = CatchUnwind::start(&*runnable, ctx.clone()).await;
     report(&ctx, result);
+}
+
+/// tokio's timer resolution.
+const TICK: Duration = Duration::from_millis(1);
+
+/// How many times a wait shorter than a tick yields before it falls back to the timer.
+const SPIN_LIMIT: u32 = 10_000;
+
+/// Waits until `began + delay`. The timer would round a delay shorter than its tick up to a
+/// whole millisecond; such a delay is waited by yielding to the runtime until the deadline
+/// (at most one tick of a worker's time), then, if the clock has not moved (tokio's paused
+/// clock only advances when the runtime is idle), by the timer.
+async fn wait(began: tokio::time::Instant, delay: Duration) {
+    let deadline = began + delay;
+    if delay < TICK {
+        for _ in 0..SPIN_LIMIT {
+            if tokio::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    tokio::time::sleep_until(deadline).await;
 }
 
 /// Polls `fut` inside the node's span, and reports the outcome of a run when it has one.
@@ -172,5 +195,27 @@ fn panic_message(payload: Box<dyn Any + Send>) -> String {
         s.clone()
     } else {
         "panic with a non-string payload".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sub_tick_wait_ends_even_on_a_paused_clock() {
+        // The clock does not move while the task yields; the wait falls back to the timer.
+        let began = Instant::now();
+        wait(began, Duration::from_micros(300)).await;
+        assert!(began.elapsed() >= Duration::from_micros(300));
+    }
+
+    #[tokio::test]
+    async fn a_sub_tick_wait_waits_at_least_its_delay() {
+        let began = Instant::now();
+        wait(began, Duration::from_micros(50)).await;
+        let waited = began.elapsed();
+        assert!(waited >= Duration::from_micros(50), "{waited:?}");
     }
 }
