@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_grpc::StopMode;
@@ -12,14 +11,12 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_serving_while_healthy_then_not_serving_as_soon_as_the_stop_begins() {
-    let (slow, _control) = slow_service();
-    let server = grpc_server(slow)
-        .listen(loopback())
-        .stop_mode(StopMode::graceful(Duration::from_secs(60)));
-    let sup = Arc::new(supervise(server.clone()));
-    let mut events = sup.events();
-    let addr = serving(&mut events, &server).await;
-    let channel = connect(addr).await;
+    let OnLoopback {
+        server,
+        sup,
+        channel,
+        ..
+    } = serve_on_loopback(StopMode::graceful(Duration::from_secs(60))).await;
 
     assert_eq!(check(channel.clone(), "").await, Ok(ServingStatus::Serving));
     assert_eq!(

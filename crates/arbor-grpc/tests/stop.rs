@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use arbor::NodeState;
@@ -12,14 +11,12 @@ use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_lets_an_in_flight_rpc_finish() {
-    let (slow, mut control) = slow_service();
-    let server = grpc_server(slow)
-        .listen(loopback())
-        .stop_mode(StopMode::graceful(Duration::from_secs(60)));
-    let sup = Arc::new(supervise(server.clone()));
-    let mut events = sup.events();
-    let addr = serving(&mut events, &server).await;
-    let channel = connect(addr).await;
+    let OnLoopback {
+        sup,
+        channel,
+        mut control,
+        ..
+    } = serve_on_loopback(StopMode::graceful(Duration::from_secs(60))).await;
 
     let mut watch = HealthWatch::open(channel.clone(), "").await;
     assert_eq!(watch.next().await, Ok(Some(ServingStatus::Serving)));
@@ -42,14 +39,12 @@ async fn graceful_stop_lets_an_in_flight_rpc_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immediate_stop_cuts_an_in_flight_rpc() {
-    let (slow, mut control) = slow_service();
-    let server = grpc_server(slow)
-        .listen(loopback())
-        .stop_mode(StopMode::Immediate);
-    let sup = Arc::new(supervise(server.clone()));
-    let mut events = sup.events();
-    let addr = serving(&mut events, &server).await;
-    let channel = connect(addr).await;
+    let OnLoopback {
+        sup,
+        channel,
+        mut control,
+        ..
+    } = serve_on_loopback(StopMode::Immediate).await;
 
     let rpc = tokio::spawn(hold(channel.clone()));
     assert_eq!(control.next().await, Handler::Started);
@@ -64,14 +59,8 @@ async fn immediate_stop_cuts_an_in_flight_rpc() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_cuts_an_open_stream_at_its_deadline() {
-    let (slow, _control) = slow_service();
-    let server = grpc_server(slow)
-        .listen(loopback())
-        .stop_mode(StopMode::graceful(Duration::from_millis(200)));
-    let sup = Arc::new(supervise(server.clone()));
-    let mut events = sup.events();
-    let addr = serving(&mut events, &server).await;
-    let channel = connect(addr).await;
+    let OnLoopback { sup, channel, .. } =
+        serve_on_loopback(StopMode::graceful(Duration::from_millis(200))).await;
 
     // A server stream that never ends by itself: tonic's graceful shutdown alone waits for ever.
     let mut watch = HealthWatch::open(channel.clone(), "").await;

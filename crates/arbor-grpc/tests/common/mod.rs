@@ -293,3 +293,30 @@ pub async fn finished(shutdown: tokio::task::JoinHandle<arbor::ShutdownReport>) 
     assert!(report.stuck.is_empty(), "stuck nodes: {:?}", report.stuck);
     report.into_result().expect("a clean shutdown");
 }
+
+/// A tonic server with the test service on a free loopback port, under a supervisor, serving,
+/// and a client channel to it.
+pub struct OnLoopback {
+    pub server: Supervised<GrpcServer>,
+    pub sup: std::sync::Arc<Supervisor>,
+    pub events: Events,
+    pub channel: Channel,
+    pub control: SlowControl,
+}
+
+/// Starts an [`OnLoopback`] server that stops by `stop`, and waits until it serves.
+pub async fn serve_on_loopback(stop: arbor_grpc::StopMode) -> OnLoopback {
+    let (slow, control) = slow_service();
+    let server = grpc_server(slow).listen(loopback()).stop_mode(stop);
+    let sup = std::sync::Arc::new(supervise(server.clone()));
+    let mut events = sup.events();
+    let addr = serving(&mut events, &server).await;
+    let channel = connect(addr).await;
+    OnLoopback {
+        server,
+        sup,
+        events,
+        channel,
+        control,
+    }
+}
