@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Runs every check and test of the workspace, as CI does, on a fresh Debian machine with Rust:
-# first installs what the tests need (a real etcd server for arbor-etcd's tests, protoc for
-# etcd-client's build), then fmt, clippy, docs, and all tests.
+# Runs every check and test of the workspace, as CI does, on a fresh Debian machine with Rust.
+#
+# First installs, with apt-get and only when missing, the two things the tests need outside Rust:
+#   - etcd-server: arbor-etcd's tests run against real etcd servers (one member and a cluster);
+#   - protobuf-compiler and libprotobuf-dev: the etcd-client crate under arbor-etcd compiles
+#     etcd's .proto files in its build script, which needs protoc and protobuf's well-known types
+#     (google/protobuf/*.proto, shipped in libprotobuf-dev, not in protobuf-compiler).
+# Then fmt, clippy, docs, and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
-command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+why=()
+if ! command -v etcd >/dev/null 2>&1; then
+  need+=(etcd-server)
+  why+=("etcd-server: a real etcd for arbor-etcd's tests")
+fi
+if ! command -v protoc >/dev/null 2>&1; then
+  need+=(protobuf-compiler)
+  why+=("protobuf-compiler: protoc, for etcd-client's build script")
+fi
+if [ ! -e /usr/include/google/protobuf/descriptor.proto ]; then
+  need+=(libprotobuf-dev)
+  why+=("libprotobuf-dev: protobuf's well-known types (google/protobuf/descriptor.proto) for protoc")
+fi
 if ((${#need[@]})); then
-  echo "== installing ${need[*]}"
+  echo "== installing with apt-get: ${need[*]}"
+  printf '   %s\n' "${why[@]}"
   sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "scripts/test.sh: run as root, or install sudo, to install: ${need[*]}" >&2
+      exit 1
+    }
+    sudo=sudo
+  fi
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
 echo "== fmt"

@@ -1,1 +1,2 @@
-//! Holds the workspace examples (`examples/`) and cross-crate scenario tests (`tests/`).
+//! Holds the quickstart example (`examples/`) and the core's scenario tests (`tests/`).
+//! Each adapter keeps its own example in its crate, so that running one builds only what it shows.

@@ -18,6 +18,21 @@
 //!     └── work (your runnable, Healthy)
 //! ```
 //!
+//! # Building
+//!
+//! This crate needs `protoc` at build time: the `etcd-client` crate compiles etcd's protobuf
+//! definitions in its build script, and those import protobuf's well-known types. On Debian and
+//! Ubuntu both come from two packages:
+//!
+//! ```sh
+//! apt-get install protobuf-compiler libprotobuf-dev
+//! ```
+//!
+//! Elsewhere, set `PROTOC` to a `protoc` binary whose include directory holds
+//! `google/protobuf/descriptor.proto`. A vendored `protoc` cannot help here, since a crate cannot
+//! set the environment of a dependency's build script. The other arbor crates need no system
+//! package. Running against etcd needs an etcd server, of course (Debian: `etcd-server`).
+//!
 //! # Guarantees
 //!
 //! - **Placement.** Only the elected host writes the placement, and only with a

@@ -69,8 +69,8 @@
 //! }
 //! ```
 //!
-//! `examples/supervised_grpc.rs` runs a server on loopback, watches its health with a real
-//! client, and prints the status tree: `cargo run --example supervised_grpc`.
+//! `examples/supervised_grpc.rs` (in this crate) runs a server on loopback, watches its health with a real
+//! client, and prints the status tree: `cargo run -p arbor-grpc --example supervised_grpc`.
 //!
 //! # Not only tonic
 //!

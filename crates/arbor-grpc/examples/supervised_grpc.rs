@@ -1,6 +1,6 @@
 //! A gRPC server supervised by arbor, with its health watched by a real client.
 //!
-//! Run with `cargo run --example supervised_grpc`.
+//! Run with `cargo run -p arbor-grpc --example supervised_grpc`.
 //!
 //! The server listens on a free loopback port and serves the standard gRPC health service
 //! (add your own services to the router). A client watches its health: `SERVING` once the node

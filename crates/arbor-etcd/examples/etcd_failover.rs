@@ -1,6 +1,6 @@
 //! Three hosts share a singleton job through etcd; the holder goes away and the job moves.
 //!
-//! Run with `cargo run --example etcd_failover`.
+//! Run with `cargo run -p arbor-etcd --example etcd_failover`.
 //!
 //! The three "hosts" are three supervisors in this one process, each with its own etcd client,
 //! as three machines would have. With `ETCD_ENDPOINTS` unset (comma-separated URLs), the example

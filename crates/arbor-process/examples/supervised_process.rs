@@ -4,7 +4,7 @@
 //! logged with the node's `dn`; every state change is printed; the tree is shut down after a
 //! while (or on Ctrl-C), the server getting SIGTERM and the time to say goodbye.
 //!
-//! Run with `cargo run --example supervised_process` (needs `sh`).
+//! Run with `cargo run -p arbor-process --example supervised_process` (needs `sh`).
 //! Set `RUST_LOG=debug` for more, or `RUST_LOG=warn` to see only the state changes.
 
 use std::time::Duration;
