@@ -1,4 +1,5 @@
-//! Backoff: growing delays for consecutive deaths, reset by Healthy, none for a cancelled node.
+//! Backoff: growing delays for consecutive deaths, reset by Healthy, owed by the whole group of
+//! the node that died, and never cut short by a cancellation.
 //! Time is paused, so delays are read exactly from the events and from tokio's clock.
 
 mod common;
@@ -40,29 +41,31 @@ async fn consecutive_deaths_wait_longer_and_healthy_resets_the_wait() {
     }));
     let mut events = sup.events();
 
-    let mut delays = Vec::new();
-    for _ in 0..4 {
-        expect(&mut events, entered("root.flaky", NodeState::Dead)).await;
-        let died_at = Instant::now();
-        let peer_back = expect(&mut events, restarted("root.peer")).await;
-        assert_eq!(
-            peer_back.delay,
-            Some(ms(0)),
-            "the cancelled peer does not wait"
-        );
-        let back = expect(&mut events, restarted("root.flaky")).await;
-        assert_eq!(
-            Instant::now() - died_at,
-            back.delay.unwrap(),
-            "the event tells the wait"
-        );
-        delays.push(back.delay.unwrap());
+    // Each event is read at the (paused) moment it happens: read times are event times.
+    let (mut delays, mut peer_delays, mut died_at) = (Vec::new(), Vec::new(), None);
+    let mut healthy = false;
+    while delays.len() < 4 || peer_delays.len() < 4 || !healthy {
+        let e = expect(&mut events, |e| e.dn != "root").await;
+        if e.dn == "root.flaky" && e.to == NodeState::Healthy {
+            healthy = true;
+        } else if e.dn == "root.flaky" && e.to == NodeState::Dead {
+            died_at = Some(Instant::now());
+        } else if restarted("root.flaky")(&e) {
+            let waited = Instant::now() - died_at.take().expect("a restart follows a death");
+            assert_eq!(waited, e.delay.unwrap(), "the event tells the wait");
+            delays.push(waited);
+        } else if restarted("root.peer")(&e) {
+            peer_delays.push(e.delay.unwrap());
+        }
     }
+    assert_eq!(
+        peer_delays, delays,
+        "the cancelled peer waits out the backoff of its group's death"
+    );
     // 1687.5 ms, waited on tokio's millisecond timer.
     assert_eq!(delays, [ms(500), ms(750), ms(1125), ms(1688)]);
 
     // Run 5 signals Healthy: that resets the backoff, so its death waits the initial delay.
-    expect(&mut events, entered("root.flaky", NodeState::Healthy)).await;
     kills.kill("root.flaky");
     let back = expect(&mut events, restarted("root.flaky")).await;
     assert_eq!(back.delay, Some(ms(500)));
@@ -189,4 +192,68 @@ async fn with_reset_after_only_a_long_healthy_run_resets_the_backoff() {
     // Short healthy runs keep growing the delay; the 20 s run resets it.
     assert_eq!(delays, [ms(500), ms(750), ms(1125), ms(500)]);
     sup.shutdown().await.into_result().unwrap();
+}
+
+/// The commonest outage: db is down, and api fails without it. Each death cancels the other,
+/// whose restart (or pending backoff) is then cut short; neither may restart sooner than the
+/// backoff the last death in the group imposed, so the pair backs off instead of looping.
+#[tokio::test(start_paused = true)]
+async fn group_members_failing_together_back_off_instead_of_looping() {
+    let starts: Arc<parking_lot::Mutex<Vec<(String, Instant)>>> = Default::default();
+    let failing = |starts: &Arc<parking_lot::Mutex<Vec<(String, Instant)>>>| {
+        let starts = starts.clone();
+        move |ctx: Context| {
+            let mut starts = starts.lock();
+            starts.push((ctx.dn().to_string(), Instant::now()));
+            let looping = starts.len() > 200;
+            async move {
+                if looping {
+                    // A tight loop never lets the paused clock move: end it so the test fails.
+                    ctx.cancelled().await;
+                    return Ok(());
+                }
+                anyhow::bail!("{} cannot work without its peer", ctx.dn())
+            }
+        }
+    };
+    let (db, api) = (failing(&starts), failing(&starts));
+    let sup = Supervisor::builder()
+        .backoff(exact_backoff())
+        .spawn(root_with(move || {
+            Group::new().add("db", db.clone()).add("api", api.clone())
+        }))
+        .unwrap();
+    let began = Instant::now();
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    sup.shutdown().await.into_result().unwrap();
+
+    let starts = starts.lock();
+    assert!(
+        starts.len() <= 200,
+        "a tight loop: {} starts in 3 s",
+        starts.len()
+    );
+    // The first start of each is at 0; every later one waits at least the initial backoff
+    // after the previous start of the group (the death that cancelled it came right after).
+    let mut last: Option<Instant> = None;
+    for (dn, at) in starts.iter().skip(2) {
+        if let Some(last) = last {
+            assert!(
+                *at >= last,
+                "{dn} restarted at {:?}, before the group's last restart at {:?}",
+                *at - began,
+                last - began
+            );
+        }
+        assert!(*at - began >= ms(500), "{dn} restarted before any backoff");
+        last = Some(*at);
+    }
+    // Starts come in pairs (the group restarts together), each pair at least 500 ms apart.
+    let times: Vec<_> = starts.iter().map(|(_, at)| *at - began).collect();
+    for pair in times.chunks(2).collect::<Vec<_>>().windows(2) {
+        assert!(
+            pair[1][0] >= pair[0][0] + ms(500),
+            "restarts less than a backoff apart: {times:?}"
+        );
+    }
 }

@@ -52,8 +52,8 @@ async fn group_sibling_death_cancels_the_other_then_both_restart() {
         .contains("killed by the test"));
     assert_eq!(
         seen[a_new].delay,
-        Some(ms(0)),
-        "a canceled node restarts at once"
+        Some(ms(500)),
+        "a node cancelled by its sibling's death waits out the same backoff"
     );
     assert_eq!(
         seen[b_new].delay,
@@ -151,7 +151,7 @@ async fn done_member_is_restarted_with_its_group() {
     kills.kill("root.w");
     expect(&mut events, entered("root.once", NodeState::Canceled)).await;
     let again = expect(&mut events, restarted("root.once")).await;
-    assert_eq!(again.delay, Some(ms(0)));
+    assert_eq!(again.delay, Some(ms(500)), "with w, after w's backoff");
     expect(&mut events, entered("root.once", NodeState::Done)).await;
     expect(&mut events, entered("root.w", NodeState::Healthy)).await;
     assert_eq!(tracker.entries("root.once"), 2);
@@ -160,29 +160,47 @@ async fn done_member_is_restarted_with_its_group() {
     tracker.assert_never_two_at_once();
 }
 
+/// {a, b, slow}: b dies, and while a and b wait out b's backoff, slow (still stopping) panics.
+/// The cancelled waits are still owed: nobody starts before the later of the two backoffs.
 #[tokio::test(start_paused = true)]
-async fn backoff_wait_is_cancelled_when_the_group_dies_again() {
+async fn a_cancelled_backoff_is_still_owed() {
     let (kills, tracker) = (Kills::new(), Tracker::new());
-    let (sup, mut events) = pair(&kills, &tracker).await;
+    let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(&kills)));
+    let slow: Arc<dyn Runnable> = Arc::new(tracker.track(|ctx: Context| async move {
+        ctx.signal(Signal::Healthy)?;
+        ctx.cancelled().await;
+        tokio::time::sleep(ms(100)).await;
+        panic!("slow panicked while stopping");
+    }));
+    let sup = arbor::Supervisor::builder()
+        .backoff(exact_backoff())
+        .spawn(root_with(move || {
+            Group::new()
+                .add_shared("a", a.clone())
+                .add_shared("b", b.clone())
+                .add_shared("slow", slow.clone())
+        }))
+        .unwrap();
+    let (_, mut events) = settled(&sup, |s| s.len() == 4 && all_healthy(s)).await;
 
-    // b dies and waits 500 ms; a restarts at once; then a dies while b still waits.
+    let t0 = tokio::time::Instant::now();
     kills.kill("root.b");
-    expect(&mut events, entered("root.a", NodeState::Healthy)).await;
-    kills.kill("root.a");
-    let seen = record(&mut events, |seen| {
-        seen.iter()
-            .any(|e| e.dn == "root.b" && e.to == NodeState::Healthy)
-    })
-    .await;
-    let b_canceled = position(&seen, "b Canceled", entered("root.b", NodeState::Canceled));
-    let b_new = position(&seen, "b restarted", restarted("root.b"));
-    assert!(b_canceled < b_new);
-    assert_eq!(seen[b_new].from, Some(NodeState::Canceled));
-    assert_eq!(
-        tracker.entries("root.b"),
-        2,
-        "the cancelled backoff never entered b; only the restart after it did"
-    );
+    let mut restarted_at = std::collections::HashMap::new();
+    while restarted_at.len() < 3 {
+        let e = expect(&mut events, |e| e.dn != "root").await;
+        if e.to == NodeState::New && e.from.is_some() {
+            restarted_at.insert(e.dn.to_string(), tokio::time::Instant::now() - t0);
+        }
+    }
+    for dn in ["root.a", "root.b", "root.slow"] {
+        assert_eq!(
+            restarted_at[dn],
+            ms(600),
+            "{dn}: slow died at 100 ms and owes 500 ms; b's 500 ms ended earlier"
+        );
+        assert_eq!(tracker.entries(dn), 2, "{dn}: a cancelled wait never ran");
+    }
 
     sup.shutdown().await.into_result().unwrap();
     tracker.assert_never_two_at_once();

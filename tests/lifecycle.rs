@@ -145,7 +145,8 @@ async fn returning_an_error_after_cancellation_is_canceled_not_dead() {
     assert_eq!(stopped.to, NodeState::Canceled);
     assert_eq!(
         expect(&mut events, restarted("root.grumpy")).await.delay,
-        Some(ms(0))
+        Some(ms(500)),
+        "a Canceled node restarts with its group, after the backoff of w's death"
     );
     sup.shutdown().await.into_result().unwrap();
 }

@@ -131,10 +131,13 @@ impl Backoff {
     }
 
     /// The delay after `failures` deaths in a row (0 for the first), before randomization.
+    ///
+    /// Saturates: with settings near `Duration::MAX` the interval is `max_interval`, never a
+    /// panic (a delay past any process's life is then a wait for ever, until cancelled).
     pub fn interval(&self, failures: u32) -> Duration {
         let max = self.max_interval.as_secs_f64();
         let grown = self.initial.as_secs_f64() * self.multiplier.powf(f64::from(failures));
-        Duration::from_secs_f64(grown.min(max))
+        seconds(grown.min(max)).min(self.max_interval)
     }
 
     /// The delay to wait, with randomization drawn from `rng`.
@@ -142,8 +145,13 @@ impl Backoff {
         let interval = self.interval(failures).as_secs_f64();
         let spread = self.randomization * interval;
         // Uniform over [interval - spread, interval + spread].
-        Duration::from_secs_f64(interval - spread + 2.0 * spread * rng.f64())
+        seconds(interval - spread + 2.0 * spread * rng.f64())
     }
+}
+
+/// A number of seconds as a duration, saturating at `Duration::MAX` (and at zero).
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
 }
 
 #[cfg(test)]
@@ -191,6 +199,22 @@ mod tests {
             let err = bad.validate().unwrap_err().to_string();
             assert!(err.contains(what), "{err} should name {what}");
         }
+    }
+
+    #[test]
+    fn huge_settings_saturate_instead_of_panicking() {
+        let b = Backoff::default()
+            .initial(Duration::MAX)
+            .max_interval(Duration::MAX);
+        assert!(b.validate().is_ok());
+        let mut rng = fastrand::Rng::with_seed(7);
+        assert_eq!(b.interval(0), Duration::MAX);
+        assert_eq!(b.interval(u32::MAX), Duration::MAX);
+        assert!(b.delay(3, &mut rng) >= Duration::from_secs(u64::MAX / 4));
+        let b = Backoff::default()
+            .max_interval(Duration::MAX)
+            .multiplier(1e300);
+        assert_eq!(b.interval(10), Duration::MAX);
     }
 
     proptest! {

@@ -67,6 +67,7 @@
 
 mod backoff;
 mod cancel;
+mod clock;
 mod context;
 mod error;
 mod events;
@@ -82,6 +83,7 @@ mod status;
 mod supervisor;
 mod task;
 mod tree;
+mod unwind;
 
 pub use backoff::Backoff;
 pub use context::Context;

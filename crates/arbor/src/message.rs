@@ -56,7 +56,9 @@ pub(crate) enum Msg {
 pub(crate) enum Outcome {
     /// The runnable returned; what it had signalled decides what that means.
     Returned {
-        result: anyhow::Result<()>,
+        /// `None` for `Ok(())`, else the error chain (`{:#}`), described by the task so that
+        /// the processor never runs an error's `Display` or `Drop`.
+        error: Option<String>,
         done_requested: bool,
         misused: bool,
     },

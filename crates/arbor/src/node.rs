@@ -99,6 +99,10 @@ pub(crate) struct Node {
     pub(crate) restarts: u32,
     /// Deaths since the last Healthy or Done: the exponent of the next backoff.
     pub(crate) failures: u32,
+    /// The earliest moment this node may start again: the end of the backoff of the last death
+    /// of this node or of a member of its group (processor invariant 4). Cancellation never
+    /// lowers it, so a cancelled backoff is still owed.
+    pub(crate) not_before: Instant,
     pub(crate) running: bool,
     /// The current run's task exists but is still waiting out its backoff.
     pub(crate) pending: bool,

@@ -11,6 +11,13 @@
 //! 2. A message about a run other than the node's current one is dropped (node invariant 2).
 //! 3. Every death cancels the dead node's subtree (so its children stop) and its group
 //!    siblings' subtrees.
+//! 4. **No restart comes sooner than the death that caused it allows.** A death draws its
+//!    backoff at once and raises the `not_before` of the dead node and of every member of its
+//!    group to the end of it; a restart, whatever the restarted node's state, waits until its
+//!    own `not_before`; nothing ever lowers it. A node is restarted only because it died, a
+//!    member of its group died (both covered), or an ancestor died (then the ancestor restarts,
+//!    after its own backoff, and creates it anew). So members that keep failing each other back
+//!    off together and can never take turns restarting in a tight loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +29,7 @@ use crate::message::{Msg, Outcome};
 use crate::node::NodeId;
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
 use crate::tree::Tree;
-use crate::{gc, task, Context, Event, Group, NodeState, Status, Summary};
+use crate::{clock, gc, task, Context, Event, Group, NodeState, Status, Summary};
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
 /// trees cheap; the bound keeps a flood from delaying restarts.
@@ -47,6 +54,8 @@ pub(crate) struct Processor {
     /// The time of the batch being handled: one clock read per batch, not per message.
     now: Instant,
     end: Arc<End>,
+    /// The report has been handed over (`finish`).
+    finished: bool,
 }
 
 struct Shutdown {
@@ -77,6 +86,7 @@ impl Processor {
             rng: fastrand::Rng::new(),
             now,
             end,
+            finished: false,
         }
     }
 
@@ -88,10 +98,12 @@ impl Processor {
             let received = match self.shutdown.as_ref().map(|s| s.deadline) {
                 None => self.rx.recv_many(&mut batch, BATCH).await,
                 Some(deadline) => tokio::select! {
+                    // Exits already queued are handled before the deadline is looked at.
+                    biased;
                     n = self.rx.recv_many(&mut batch, BATCH) => n,
                     () = tokio::time::sleep_until(deadline) => {
                         let stuck = self.abort_stuck();
-                        return self.finish(stuck);
+                        return self.finish(stuck, false);
                     }
                 },
             };
@@ -114,7 +126,7 @@ impl Processor {
                 tokio::task::yield_now().await;
             }
         }
-        self.finish(Vec::new());
+        self.finish(Vec::new(), false);
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -177,6 +189,7 @@ impl Processor {
             for member in &group.members {
                 member.ctx.as_ref().map(Context::cancel);
             }
+            let _ = crate::unwind::drop_guarded(group);
             return;
         };
         let mut first: Option<NodeId> = None;
@@ -222,7 +235,7 @@ impl Processor {
             return;
         }
         self.tree.get_mut(id).pending = false;
-        self.set_state(id, NodeState::New, None, Some(delay));
+        self.entered_new(id, delay);
     }
 
     /// The runnable returned (or panicked, or never ran): the state table's last column.
@@ -255,25 +268,26 @@ impl Processor {
                 self.set_state(id, NodeState::Canceled, None, None)
             }
             Outcome::Returned {
-                result: Ok(()),
+                error: None,
                 done_requested: true,
                 ..
             } => {
                 self.tree.get_mut(id).failures = 0;
                 self.set_state(id, NodeState::Done, None, None);
             }
-            Outcome::Returned { result: Ok(()), .. } => {
+            Outcome::Returned { error: None, .. } => {
                 let error = format!("returned Ok while {was:?}, without signalling Done");
                 self.die(id, error);
             }
             Outcome::Returned {
-                result: Err(err), ..
-            } => self.die(id, format!("{err:#}")),
+                error: Some(error), ..
+            } => self.die(id, error),
         }
         self.tree.mark_stopped(id, &mut self.stopped);
     }
 
-    /// → Dead: log once in the node's span, stop its children and its group.
+    /// → Dead: log once in the node's span, stop its children and its group, and draw the
+    /// backoff that the node and its group owe before any of them starts again (invariant 4).
     fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
@@ -281,20 +295,27 @@ impl Processor {
         if node.state == NodeState::Healthy && self.config.backoff.resets_after(healthy_for) {
             self.tree.get_mut(id).failures = 0;
         }
+        let node = self.tree.get_mut(id);
+        let delay = self.config.backoff.delay(node.failures, &mut self.rng);
+        node.failures = node.failures.saturating_add(1);
+        let owed = clock::deadline(self.now, delay);
+        node.not_before = node.not_before.max(owed);
         self.tree.cancel_subtree(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
         self.set_state(id, NodeState::Dead, Some(error), None);
-        self.cancel_group_of(id);
+        self.cancel_group_of(id, owed);
     }
 
-    /// Cancels the other members of `id`'s group. Members that were Done must restart with
-    /// the group, so they become Canceled; one with no task left below it can restart now.
-    fn cancel_group_of(&mut self, id: NodeId) {
+    /// Cancels the other members of `id`'s group, which may not start again before `owed`.
+    /// Members that were Done must restart with the group, so they become Canceled; one with
+    /// no task left below it can restart as soon as it is due.
+    fn cancel_group_of(&mut self, id: NodeId, owed: Instant) {
         let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
         for sibling in siblings {
             self.tree.cancel_subtree(sibling);
-            let node = self.tree.get(sibling);
+            let node = self.tree.get_mut(sibling);
+            node.not_before = node.not_before.max(owed);
             if node.state == NodeState::Done {
                 let active = node.subtree_active();
                 self.set_state(sibling, NodeState::Canceled, None, None);
@@ -316,28 +337,29 @@ impl Processor {
         }
     }
 
-    /// Clears `id`'s children and starts a new run: Dead after its backoff, others at once.
+    /// Clears `id`'s children and starts a new run, once the node is due (invariant 4): at
+    /// once for a node that owes nothing, else after the rest of its backoff.
     fn restart(&mut self, id: NodeId) {
-        let node = self.tree.get(id);
-        let delay = match node.state {
-            NodeState::Dead => self.config.backoff.delay(node.failures, &mut self.rng),
-            NodeState::Canceled | NodeState::Done | NodeState::New | NodeState::Healthy => {
-                Duration::ZERO
-            }
-        };
+        let delay = self
+            .tree
+            .get(id)
+            .not_before
+            .saturating_duration_since(self.now);
         let summary = &mut self.summary;
         self.tree.renew(id, |state| summary.uncount(state));
-        let node = self.tree.get_mut(id);
-        node.restarts += 1;
-        if node.state == NodeState::Dead {
-            node.failures = node.failures.saturating_add(1);
-        }
         if delay.is_zero() {
-            self.set_state(id, NodeState::New, None, Some(delay));
+            self.entered_new(id, delay);
         } else {
             tracing::info!(dn = %self.tree.get(id).dn(), ?delay, "restart scheduled");
         }
         self.launch(id, delay);
+    }
+
+    /// A restart entered the runnable, at once or after `delay`.
+    fn entered_new(&mut self, id: NodeId, delay: Duration) {
+        let node = self.tree.get_mut(id);
+        node.restarts = node.restarts.saturating_add(1);
+        self.set_state(id, NodeState::New, None, Some(delay));
     }
 
     /// Spawns the task for `id`'s current run.
@@ -411,7 +433,7 @@ impl Processor {
         tracing::info!(nodes = self.tree.len(), "supervisor shutting down");
         self.shutdown = Some(Shutdown {
             began: self.now,
-            deadline: self.now + self.config.shutdown_timeout,
+            deadline: clock::deadline(self.now, self.config.shutdown_timeout),
         });
         self.tree.cancel_subtree(self.tree.root());
     }
@@ -434,20 +456,40 @@ impl Processor {
             .collect()
     }
 
-    /// Hands the tree and the report to the [`Supervisor`](crate::Supervisor) handle.
-    fn finish(self, stuck: Vec<crate::Dn>) {
+    /// Hands the tree and the report to the [`Supervisor`](crate::Supervisor) handle, once.
+    /// `interrupted`: the processor is being dropped before the tree has stopped.
+    fn finish(&mut self, stuck: Vec<crate::Dn>, interrupted: bool) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
         let elapsed = self.shutdown.as_ref().map_or(Duration::ZERO, |s| {
             Instant::now().saturating_duration_since(s.began)
         });
         let report = ShutdownReport {
             stuck,
-            panic: self.panic,
+            panic: self.panic.take(),
             elapsed,
-            interrupted: false,
+            interrupted,
         };
         // The tree first, so that a status request that finds the processor gone finds it.
-        *self.end.tree.lock() = Some(self.tree);
+        *self.end.tree.lock() = Some(self.tree.take());
         self.end.report.send_replace(Some(report));
         tracing::info!(?elapsed, "supervisor stopped");
+    }
+}
+
+impl Drop for Processor {
+    /// The processor is dropped unfinished when its runtime shuts down (or a bug unwinds it).
+    /// Whatever still runs is told to stop, since nobody else will, and the handle gets an
+    /// interrupted report instead of waiting for ever.
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let root = self.tree.root();
+        // A bug may have left the tree half-changed; a second panic here would abort.
+        let _ = crate::unwind::catch(|| self.tree.cancel_subtree(root));
+        self.finish(Vec::new(), true);
     }
 }

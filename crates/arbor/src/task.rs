@@ -6,16 +6,14 @@
 //! immediate start, the common case, gets a future with no timer in it, and the node's span is
 //! entered from the context rather than stored twice.
 
-use std::any::Any;
 use std::future::Future;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use crate::message::{Msg, Outcome};
-use crate::{Context, RunFuture, Runnable};
+use crate::{unwind, Context, RunFuture, Runnable};
 
 /// Spawns the task for `ctx`'s run on the current runtime, and gives the context its abort
 /// handle.
@@ -67,7 +65,7 @@ const SPIN_LIMIT: u32 = 10_000;
 /// (at most one tick of a worker's time), then, if the clock has not moved (tokio's paused
 /// clock only advances when the runtime is idle), by the timer.
 async fn wait(began: tokio::time::Instant, delay: Duration) {
-    let deadline = began + delay;
+    let deadline = crate::clock::deadline(began, delay);
     if delay < TICK {
         for _ in 0..SPIN_LIMIT {
             if tokio::time::Instant::now() >= deadline {
@@ -99,7 +97,7 @@ impl Finish for Report {
 }
 
 impl Future for Report {
-    type Output = Result<anyhow::Result<()>, String>;
+    type Output = Ended;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx)
@@ -129,15 +127,15 @@ impl<F: Finish> Future for InSpan<F> {
     }
 }
 
-fn report(ctx: &Context, result: Result<anyhow::Result<()>, String>) {
+fn report(ctx: &Context, ended: Ended) {
     let end = ctx.end_run();
-    let outcome = match result {
-        Ok(result) => Outcome::Returned {
-            result,
+    let outcome = match ended {
+        Ended::Returned(error) => Outcome::Returned {
+            error,
             done_requested: end.done_requested,
             misused: end.misused,
         },
-        Err(message) => Outcome::Panicked { message },
+        Ended::Panicked(message) => Outcome::Panicked { message },
     };
     exited(ctx, outcome);
 }
@@ -149,52 +147,87 @@ fn exited(ctx: &Context, outcome: Outcome) {
     });
 }
 
-/// Runs a runnable's future, turning a panic (in `run` itself or in any poll) into `Err`.
+/// How a run ended, in terms that need no more user code: the error is already described, and
+/// the future, with everything it owned, already dropped.
+enum Ended {
+    /// The runnable returned: `None` for `Ok(())`, else its error chain.
+    Returned(Option<String>),
+    Panicked(String),
+}
+
+/// Runs a runnable's future, turning a panic (in `run` itself, in any poll, in the drop of the
+/// future or of its error, in the error's `Display`) into [`Ended::Panicked`].
+///
+/// The future is dropped as soon as it completes, before the end is reported: whatever it owns
+/// (sockets, files, child processes) is gone by the time the node may start again, so two runs
+/// of a node never overlap, not even in a destructor.
 enum CatchUnwind {
     Running(RunFuture),
     Panicked(Option<String>),
+    Finished,
 }
 
 impl CatchUnwind {
     fn start(runnable: &dyn Runnable, ctx: Context) -> Self {
-        match catch_unwind(AssertUnwindSafe(|| runnable.run(ctx))) {
+        match unwind::catch(|| runnable.run(ctx)) {
             Ok(fut) => CatchUnwind::Running(fut),
-            Err(payload) => CatchUnwind::Panicked(Some(panic_message(payload))),
+            Err(message) => CatchUnwind::Panicked(Some(message)),
         }
+    }
+
+    /// Drops the finished (or panicked) future, and says if its drop panicked.
+    fn drop_future(&mut self) -> Result<(), String> {
+        unwind::drop_guarded(std::mem::replace(self, CatchUnwind::Finished))
     }
 }
 
 impl Future for CatchUnwind {
-    type Output = Result<anyhow::Result<()>, String>;
+    type Output = Ended;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        // Sound to unwind through: after a panic the future is dropped and never polled again.
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Ended> {
         let this = self.get_mut();
         match this {
-            CatchUnwind::Running(fut) => {
-                match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                    Ok(Poll::Pending) => Poll::Pending,
-                    Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-                    Err(payload) => {
-                        *this = CatchUnwind::Panicked(None);
-                        Poll::Ready(Err(panic_message(payload)))
-                    }
+            CatchUnwind::Running(fut) => match unwind::catch(|| fut.as_mut().poll(cx)) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => {
+                    let dropped = this.drop_future();
+                    Poll::Ready(ended(result, dropped))
                 }
+                Err(message) => {
+                    // The future that panicked is given up; its drop may panic again.
+                    let _ = this.drop_future();
+                    Poll::Ready(Ended::Panicked(message))
+                }
+            },
+            CatchUnwind::Panicked(message) => Poll::Ready(Ended::Panicked(
+                message
+                    .take()
+                    .unwrap_or_else(|| "polled after a panic".to_owned()),
+            )),
+            CatchUnwind::Finished => {
+                Poll::Ready(Ended::Panicked("polled after it ended".to_owned()))
             }
-            CatchUnwind::Panicked(message) => Poll::Ready(Err(message
-                .take()
-                .unwrap_or_else(|| "polled after a panic".to_owned()))),
         }
     }
 }
 
-fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "panic with a non-string payload".to_owned()
+/// What a returned run means, once its future has been dropped (`dropped`).
+fn ended(result: anyhow::Result<()>, dropped: Result<(), String>) -> Ended {
+    let error = match result {
+        Ok(()) => None,
+        Err(err) => {
+            let described = unwind::describe(&err);
+            if let Err(message) = unwind::drop_guarded(err) {
+                return Ended::Panicked(format!(
+                    "{message} (while dropping its error: {described})"
+                ));
+            }
+            Some(described)
+        }
+    };
+    match dropped {
+        Ok(()) => Ended::Returned(error),
+        Err(message) => Ended::Panicked(format!("{message} (while dropping its future)")),
     }
 }
 

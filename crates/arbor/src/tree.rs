@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::message::MsgSender;
 use crate::node::{Node, NodeId};
-use crate::{Context, Dn, NodeState, Runnable};
+use crate::{unwind, Context, Dn, NodeState, Runnable};
 
 pub(crate) struct Tree {
     nodes: Slab<Node>,
@@ -41,6 +41,17 @@ impl Tree {
         };
         tree.root = tree.insert(None, ctx, root, now);
         tree
+    }
+
+    /// Takes the tree out, leaving one with no nodes in its place.
+    pub(crate) fn take(&mut self) -> Tree {
+        let empty = Tree {
+            nodes: Slab::new(),
+            root: self.root,
+            running: 0,
+            tx: self.tx.clone(),
+        };
+        std::mem::replace(self, empty)
     }
 
     pub(crate) fn root(&self) -> NodeId {
@@ -108,6 +119,7 @@ impl Tree {
             notes: None,
             restarts: 0,
             failures: 0,
+            not_before: now,
             running: false,
             pending: false,
             live_children: 0,
@@ -239,10 +251,30 @@ impl Tree {
             let node = self.nodes.remove(this.index());
             debug_assert!(!node.running);
             removed(node.state);
+            drop_node(node);
         }
         let node = self.get_mut(id);
         node.first_child = None;
         node.last_child = None;
+    }
+}
+
+/// Drops a removed node. Its runnable is user code, whose `Drop` may panic: that is logged,
+/// and must not unwind into the processor.
+fn drop_node(node: Node) {
+    let dn = node.dn().clone();
+    if let Err(message) = unwind::drop_guarded(node) {
+        tracing::error!(%dn, panic = %message, "a runnable panicked while being dropped");
+    }
+}
+
+impl Drop for Tree {
+    /// The last tree (kept for `Supervisor::status` after the end) is dropped by whoever drops
+    /// the handle last; the runnables' drops must not panic there either.
+    fn drop(&mut self) {
+        for node in self.nodes.drain() {
+            drop_node(node);
+        }
     }
 }
 
