@@ -9,8 +9,7 @@ use crate::{Context, Runnable};
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
 /// If any member dies, every other member is cancelled with its whole subtree, and all of them
-/// are restarted: the dead one after its backoff, the cancelled ones as soon as their subtrees
-/// have stopped. Members that were Done are restarted with the group. A child started with
+/// are restarted once their subtrees have stopped and the dead one's backoff has passed. Members that were Done are restarted with the group. A child started with
 /// [`Context::run`](crate::Context::run) is a group of one.
 ///
 /// Names are checked when the group is started, not when it is built.

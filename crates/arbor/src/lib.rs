@@ -24,8 +24,10 @@
 //! | [`Dead`](NodeState::Dead) | returned or panicked when it should not have | returned while New or Healthy and not cancelled; `Err` after Done; panicked; illegal signal |
 //! | [`Canceled`](NodeState::Canceled) | returned after it was told to stop | returned, with any result, after its cancellation |
 //!
-//! - Healthy and Done reset the node's [`Backoff`]. Dead nodes restart after it; Canceled ones
-//!   at once; nothing restarts once the supervisor shuts down.
+//! - Healthy and Done reset the node's [`Backoff`]. A death's backoff is owed by the dead node
+//!   and by every member of its group: none of them starts again before it has passed, and a
+//!   cancelled wait is still owed, so no restart loop is ever tight. Canceled nodes that owe
+//!   nothing restart at once; nothing restarts once the supervisor shuts down.
 //! - A node restarts only when its whole subtree has stopped; the restart clears its children,
 //!   and its runnable starts them again.
 //! - A Done node is restarted only when its group or an ancestor must restart.

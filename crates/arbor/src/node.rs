@@ -43,7 +43,8 @@ pub enum NodeState {
     Done,
     /// Returned or panicked when it should not have. Restarted after its backoff.
     Dead,
-    /// Returned after it was told to stop. Restarted at once, unless the tree is shutting down.
+    /// Returned after it was told to stop. Restarted once due (at once, or after the backoff
+    /// its group owes), unless the tree is shutting down.
     Canceled,
 }
 

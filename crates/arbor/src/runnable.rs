@@ -22,7 +22,7 @@ pub type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 's
 ///
 /// | returns | while | the node becomes |
 /// |---|---|---|
-/// | anything | cancelled | Canceled, restarted at once |
+/// | anything | cancelled | Canceled, restarted once due (after its group's backoff, if owed) |
 /// | `Ok(())` | after `signal(Done)` | Done, not restarted |
 /// | `Ok(())` or `Err(_)` | New or Healthy | Dead, restarted after backoff |
 /// | `Err(_)` | after `signal(Done)` | Dead |
