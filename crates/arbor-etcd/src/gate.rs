@@ -33,7 +33,10 @@ pub(crate) struct Gate {
 /// What this host may start under.
 struct Ready {
     lease: i64,
+    /// The placement revision.
     revision: i64,
+    /// The revision of the view that showed no claim to wait for.
+    seen: i64,
 }
 
 impl Runnable for Gate {
@@ -41,7 +44,8 @@ impl Runnable for Gate {
         let shared = self.shared.clone();
         Box::pin(async move {
             let mut views = shared.view.subscribe();
-            // A placement revision a claim failed under: etcd has moved past it.
+            // The view revision a claim failed under: etcd has moved past it (the placement, or
+            // a claim under this host's name), so only a newer view can tell what to do.
             let mut stale = None;
             let (ready, permit, token) = loop {
                 let Some(ready) = wait_ready(&ctx, &mut views, stale).await else {
@@ -49,14 +53,24 @@ impl Runnable for Gate {
                 };
                 // Armed before the claim is written, so that the member never releases it.
                 let permit = shared.slot.arm();
-                match claim(&shared.client, &shared.keys, ready.lease, ready.revision).await? {
+                let claimed = claim(
+                    &shared.client,
+                    &shared.keys,
+                    ready.lease,
+                    ready.revision,
+                    ready.seen,
+                )
+                .await?;
+                match claimed {
                     Some(token) => break (ready, permit, token),
                     None => {
                         tracing::debug!(
                             revision = ready.revision,
-                            "placement moved before the claim; waiting again"
+                            seen = ready.seen,
+                            "the placement or a claim under this name moved before the claim; \
+                             waiting again"
                         );
-                        stale = Some(ready.revision);
+                        stale = Some(ready.seen);
                     }
                 }
             };
@@ -82,8 +96,9 @@ impl Runnable for Gate {
     }
 }
 
-/// Waits until this host is placed (under a placement revision other than `stale`), fresh, and
-/// no leaving host holds a claim; `None` if cancelled first.
+/// Waits until this host is placed, fresh, and sees no claim to wait for (no claim of a leaving
+/// host, none of another process under this host's name) in a view newer than `stale`; `None`
+/// if cancelled first.
 async fn wait_ready(
     ctx: &Context,
     views: &mut watch::Receiver<View>,
@@ -95,11 +110,12 @@ async fn wait_ready(
             // Readiness only ever begins with a change of the view (a renewal, a placement, a
             // claim released), never by time passing: no timer is needed here.
             if let Some(lease) = v.lease.filter(|l| Instant::now() < l.fresh_until) {
-                let current = Some(v.placement.revision) != stale;
-                if current && v.is_placed() && v.leaving().next().is_none() {
+                let current = stale.is_none_or(|stale| v.revision > stale);
+                if current && v.is_placed() && v.waits_for().next().is_none() {
                     return Some(Ready {
                         lease: lease.id,
                         revision: v.placement.revision,
+                        seen: v.revision,
                     });
                 }
             }

@@ -12,7 +12,11 @@
 //! | `/ns/hosts/<host>` | the host name | the host's | each host, when it joins |
 //! | `/ns/election/<lease>` | the host name | the host's | etcd's election service (campaign) |
 //! | `/ns/placement` | chosen hosts, joined by `,` | none | the elected host, by compare-and-swap |
-//! | `/ns/running/<host>` | placement revision it claimed under | the host's | a placed host, before it starts the work |
+//! | `/ns/running/<host>/<lease>` | placement revision it claimed under | the host's (`<lease>`, in hex) | a placed host, before it starts the work |
+//!
+//! A claim's key names the lease that wrote it, not only the host: two processes under one host
+//! name (a host restarted while its old process, frozen, lives on) hold two leases, and so two
+//! different claims, which must not be taken for one another.
 
 use crate::Error;
 
@@ -45,7 +49,11 @@ pub(crate) struct Keys {
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum KeyKind<'a> {
     Host(&'a str),
-    Running(&'a str),
+    /// A claim: the host that wrote it and the lease it is bound to.
+    Running {
+        host: &'a str,
+        lease: i64,
+    },
     Placement,
     /// Election candidates and anything else: not part of the mirror.
     Other,
@@ -80,8 +88,14 @@ impl Keys {
         format!("{}{}", self.hosts, self.host)
     }
 
-    pub(crate) fn running_key(&self) -> String {
-        format!("{}{}", self.running, self.host)
+    /// This host's claim under `lease`.
+    pub(crate) fn running_key(&self, lease: i64) -> String {
+        format!("{}{lease:x}", self.running_host())
+    }
+
+    /// `/ns/running/<host>/`: the prefix of every claim under this host's name, whatever lease.
+    pub(crate) fn running_host(&self) -> String {
+        format!("{}{}/", self.running, self.host)
     }
 
     /// Classifies a key of this namespace. Names that fail the host rule are ignored rather
@@ -95,13 +109,24 @@ impl Keys {
                 return KeyKind::Host(host);
             }
         }
-        if let Some(host) = key.strip_prefix(self.running.as_str()) {
-            if check_host(host).is_ok() {
-                return KeyKind::Running(host);
+        if let Some(claim) = key.strip_prefix(self.running.as_str()) {
+            if let Some((host, lease)) = claim.split_once('/') {
+                if let (Ok(()), Some(lease)) = (check_host(host), parse_lease(lease)) {
+                    return KeyKind::Running { host, lease };
+                }
             }
         }
         KeyKind::Other
     }
+}
+
+/// A lease ID as [`Keys::running_key`] writes it: lower-case hex, no sign, no leading zeros.
+fn parse_lease(text: &str) -> Option<i64> {
+    if text.is_empty() || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let lease = i64::from_str_radix(text, 16).ok()?;
+    (format!("{lease:x}") == text).then_some(lease)
 }
 
 fn is_name_byte(b: u8) -> bool {
@@ -198,12 +223,31 @@ mod tests {
     fn keys_are_classified_by_their_place_in_the_layout() {
         let keys = Keys::new("/ns", "h1").unwrap();
         assert_eq!(keys.kind("/ns/hosts/h2"), KeyKind::Host("h2"));
-        assert_eq!(keys.kind("/ns/running/h1"), KeyKind::Running("h1"));
+        assert_eq!(
+            keys.kind("/ns/running/h1/694d7"),
+            KeyKind::Running {
+                host: "h1",
+                lease: 0x694d7
+            }
+        );
+        for foreign in [
+            "/ns/running/h1",
+            "/ns/running/h1/",
+            "/ns/running/h1/0694d7",
+            "/ns/running/h1/694D7",
+            "/ns/running/h1/+694d7",
+            "/ns/running/h1/694d7/x",
+            "/ns/running/bad,name/694d7",
+            "/ns/running/h1/ffffffffffffffffff",
+        ] {
+            assert_eq!(keys.kind(foreign), KeyKind::Other, "{foreign}");
+        }
         assert_eq!(keys.kind("/ns/placement"), KeyKind::Placement);
         assert_eq!(keys.kind("/ns/election/694d7"), KeyKind::Other);
         assert_eq!(keys.kind("/ns/hosts/bad,name"), KeyKind::Other);
         assert_eq!(keys.host_key(), "/ns/hosts/h1");
-        assert_eq!(keys.running_key(), "/ns/running/h1");
+        assert_eq!(keys.running_key(0x694d7), "/ns/running/h1/694d7");
+        assert_eq!(keys.running_host(), "/ns/running/h1/");
     }
 
     #[test]

@@ -14,7 +14,7 @@
 //!          ── campaign ───▶  election/<lease>  ◀── campaign ───
 //!   (elected) strategy ─CAS─▶ placement = "a"
 //!   placed ◀──── watch ────  placement, running/* ──── watch ──▶ placed (waits, New)
-//!   placed ── claim (txn) ─▶ running/a
+//!   placed ── claim (txn) ─▶ running/a/<lease>
 //!     └── work (your runnable, Healthy)
 //! ```
 //!
@@ -42,6 +42,9 @@
 //! - **Handover.** A newly placed host starts only once every host that the placement no
 //!   longer names has released its claim (it stopped the work) or lost its lease. A host that
 //!   shuts down cleanly stops the work first, then revokes its lease, so the work moves at once.
+//!   Claims are told apart by lease, not by host name: a host restarted under its name (new
+//!   lease) waits in the same way for the claim of its old process, which may be frozen
+//!   (SIGSTOP, a long pause) rather than dead, and run on when it wakes.
 //! - **Fencing.** A host that cannot renew its lease stops the work `fence_after` (half the TTL
 //!   by default) after the send time of its last renewal that etcd confirmed: before etcd can
 //!   expire the lease and place the work elsewhere. It joins again when etcd is back.
@@ -124,4 +127,4 @@ pub use error::Error;
 pub use options::{Options, DEFAULT_SESSION_TTL};
 pub use scheduled::Scheduled;
 pub use strategy::{Alphabetical, MaxCount, Strategy};
-pub use view::{FencingToken, Lease, Placement, View};
+pub use view::{Claim, FencingToken, Lease, Placement, View};

@@ -39,7 +39,7 @@ impl Runnable for Member {
                 failed = mirror::follow(client, keys, view, next) => failed.map(|never| match never {}),
                 never = election::observe(client, keys, view) => match never {},
                 never = leader::lead(client, keys, &*shared.options.strategy, session.id, view) => match never {},
-                never = claim::release_stale(client, keys, view, &shared.slot) => match never {},
+                never = claim::release_stale(client, keys, session.id, view, &shared.slot) => match never {},
             };
             let revoke = !matches!(outcome, Err(Error::LeaseLost { .. }));
             leave(&shared, session.id, revoke).await;

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use crate::client::{blames_endpoint, Client};
 use crate::keys::{decode_hosts, KeyKind, Keys};
 use crate::retry::Retry;
-use crate::{Error, View};
+use crate::{Claim, Error, View};
 
 /// Reads the whole namespace into `view`; returns the revision to watch from.
 pub(crate) async fn load(
@@ -153,8 +153,12 @@ fn put(v: &mut View, keys: &Keys, kv: &KeyValue) {
                 v.hosts.insert(at, host.to_owned());
             }
         }
-        KeyKind::Running(host) => {
-            v.running.insert(host.to_owned(), kv.mod_revision());
+        KeyKind::Running { host, lease } => {
+            let claim = Claim {
+                host: host.to_owned(),
+                lease,
+            };
+            v.running.insert(claim, kv.mod_revision());
         }
         KeyKind::Placement => {
             v.placement.hosts = decode_hosts(kv.value());
@@ -168,8 +172,11 @@ fn delete(v: &mut View, keys: &Keys, kv: &KeyValue) {
     let Ok(key) = kv.key_str() else { return };
     match keys.kind(key) {
         KeyKind::Host(host) => v.hosts.retain(|h| h != host),
-        KeyKind::Running(host) => {
-            v.running.remove(host);
+        KeyKind::Running { host, lease } => {
+            v.running.remove(&Claim {
+                host: host.to_owned(),
+                lease,
+            });
         }
         KeyKind::Placement => {
             v.placement.hosts.clear();

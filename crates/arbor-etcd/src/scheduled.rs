@@ -27,9 +27,12 @@ use crate::{Client, Error, Options, View};
 /// `placed` dies with [`Error::Unplaced`]: arbor cancels `work` and its subtree, then restarts
 /// `placed`, which waits to be placed again. See the [crate docs](crate) for the whole story.
 ///
-/// Run one `Scheduled` per host name and namespace: two with the same pair (in one process or
-/// two) would take each other for the same host. Namespaces must not be nested (`/a` and
-/// `/a/b`): the keys of one would show up in the other.
+/// Run one `Scheduled` per host name and namespace: the placement cannot tell two with the
+/// same pair (in one process or two) apart, so one of them may wait for the other for ever.
+/// Their claims on the work are told apart by lease, though, so even then they never run it at
+/// once: a host restarted under its name waits for the claim of its old process, which may be
+/// frozen rather than dead. Namespaces must not be nested (`/a` and `/a/b`): the keys of one
+/// would show up in the other.
 ///
 /// # Examples
 ///
@@ -177,7 +180,7 @@ fn show(ctx: &Context, view: &View) {
         ),
     );
     ctx.annotate("live", format!("[{}]", view.hosts.join(",")));
-    let running: Vec<&str> = view.running.keys().map(String::as_str).collect();
+    let running: Vec<&str> = view.running.keys().map(|c| c.host.as_str()).collect();
     ctx.annotate("running", format!("[{}]", running.join(",")));
 }
 

@@ -26,9 +26,10 @@ pub struct View {
     pub hosts: Vec<String>,
     /// The placement in force.
     pub placement: Placement,
-    /// The hosts that hold a claim on the work (they run it, or are about to, or have just
-    /// stopped), with the etcd revision of their claim.
-    pub running: BTreeMap<String, i64>,
+    /// The claims on the work (their hosts run it, or are about to, or have just stopped),
+    /// with the etcd revision of each. A claim is told apart by its lease, not only by its
+    /// host's name: a host restarted while its old process lives on has two.
+    pub running: BTreeMap<Claim, i64>,
     /// While this host runs the work: its claim, usable as a fencing token.
     pub token: Option<FencingToken>,
     /// The etcd revision this view reflects (the last one seen by its watch).
@@ -59,6 +60,27 @@ pub struct Placement {
     pub hosts: Vec<String>,
     /// The etcd mod revision of the placement key; 0 when no placement was ever written.
     pub revision: i64,
+}
+
+/// One claim on the work: the host that wrote it, and the lease it is bound to.
+///
+/// etcd deletes the claim when that lease ends. Claims are told apart by lease because a host
+/// name does not tell processes apart: a host restarted under its name while its old process is
+/// frozen (SIGSTOP, a long pause) rather than dead joins with a new lease. The old process's
+/// claim is not the new process's own: the new one waits for it to go, as for any other claim,
+/// since the old process may wake up and run on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Claim {
+    /// The host that claimed the work.
+    pub host: String,
+    /// The lease of that host's process; the claim lives no longer than it.
+    pub lease: i64,
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{:x}", self.host, self.lease)
+    }
 }
 
 /// Proof that this host claimed the work under a placement, to hand to outside resources.
@@ -110,13 +132,23 @@ impl View {
         self.lease.is_some_and(|l| now < l.fresh_until)
     }
 
-    /// Hosts with a claim that the placement does not name: a newly placed host waits for them
-    /// to stop before it starts, so that a handover never runs the work twice.
-    pub fn leaving(&self) -> impl Iterator<Item = &str> {
-        self.running
-            .keys()
-            .filter(|h| **h != self.host && !self.placement.hosts.contains(h))
-            .map(String::as_str)
+    /// Whether `claim` was written by this host under its current lease.
+    pub fn is_own(&self, claim: &Claim) -> bool {
+        claim.host == self.host && self.lease.is_some_and(|l| l.id == claim.lease)
+    }
+
+    /// The claims a newly placed host waits for before it starts, so that it never runs the
+    /// work alongside another run: the claims of hosts that the placement does not name (they
+    /// are leaving), and the claims under this host's own name but of another lease (an earlier
+    /// process of this host, which may still run it).
+    pub fn waits_for(&self) -> impl Iterator<Item = &Claim> {
+        self.running.keys().filter(|c| {
+            if c.host == self.host {
+                !self.is_own(c)
+            } else {
+                !self.placement.hosts.contains(&c.host)
+            }
+        })
     }
 
     /// The part of the view that is worth a log line when it changes.
@@ -152,7 +184,11 @@ impl fmt::Display for Summary<'_> {
             v.placement.hosts.join(","),
             v.placement.revision,
             v.hosts.join(","),
-            v.running.keys().cloned().collect::<Vec<_>>().join(","),
+            v.running
+                .keys()
+                .map(Claim::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
         )?;
         if let Some(token) = v.token {
             write!(f, " token={}", token.revision)?;
@@ -164,5 +200,46 @@ impl fmt::Display for Summary<'_> {
 impl fmt::Display for View {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.summary().fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(host: &str, lease: i64) -> Claim {
+        Claim {
+            host: host.to_owned(),
+            lease,
+        }
+    }
+
+    #[test]
+    fn a_host_waits_for_claims_of_leaving_hosts_and_of_its_name_under_other_leases() {
+        let mut view = View::new("alpha", "http://etcd");
+        view.placement.hosts = vec!["alpha".to_owned(), "beta".to_owned()];
+        for c in [
+            claim("alpha", 1),
+            claim("alpha", 2),
+            claim("beta", 3),
+            claim("gamma", 4),
+        ] {
+            view.running.insert(c, 10);
+        }
+        let waits = |v: &View| v.waits_for().cloned().collect::<Vec<_>>();
+        // Without a lease, no claim under this name is its own.
+        assert_eq!(
+            waits(&view),
+            [claim("alpha", 1), claim("alpha", 2), claim("gamma", 4)]
+        );
+        view.lease = Some(Lease {
+            id: 1,
+            ttl_secs: 2,
+            fresh_until: Instant::now(),
+        });
+        assert!(view.is_own(&claim("alpha", 1)));
+        assert!(!view.is_own(&claim("alpha", 2)));
+        assert!(!view.is_own(&claim("beta", 1)));
+        assert_eq!(waits(&view), [claim("alpha", 2), claim("gamma", 4)]);
     }
 }
