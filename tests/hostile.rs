@@ -383,3 +383,79 @@ async fn a_backoff_of_duration_max_is_a_wait_that_shutdown_can_cancel() {
     let report = sup.shutdown().await;
     report.into_result().unwrap();
 }
+
+/// A `Context` is `Send`: a runnable may hand it to a plain thread, which starts children.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_started_from_a_thread_outside_the_runtime_run() {
+    let sup = supervisor(|ctx: Context| async move {
+        let from_thread = ctx.clone();
+        let started = std::thread::spawn(move || {
+            from_thread.run("from_thread", |ctx: Context| async move {
+                ctx.signal(Signal::Healthy)?;
+                ctx.cancelled().await;
+                Ok(())
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the thread panicked"))?;
+        started?;
+        ctx.signal(Signal::Healthy)?;
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let (status, _) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    assert_eq!(
+        status.get("root.from_thread").unwrap().state,
+        NodeState::Healthy
+    );
+    sup.shutdown().await.into_result().unwrap();
+}
+
+/// An illegal signal makes a node Dead; if it then panics, that is the same death, not a second:
+/// one Dead transition, one cancellation of its sibling.
+#[tokio::test(start_paused = true)]
+async fn a_misused_node_that_then_panics_dies_once() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let sup = Supervisor::builder()
+        .backoff(exact_backoff())
+        .spawn(root_with(move || {
+            let runs = runs.clone();
+            Group::new()
+                .add("misuser", move |ctx: Context| {
+                    let first = runs.fetch_add(1, Ordering::SeqCst) == 0;
+                    async move {
+                        ctx.signal(Signal::Healthy)?;
+                        if first {
+                            let _ = ctx.signal(Signal::Healthy);
+                            tokio::task::yield_now().await;
+                            panic!("and then it panicked");
+                        }
+                        ctx.cancelled().await;
+                        Ok(())
+                    }
+                })
+                .add("sibling", |ctx: Context| async move {
+                    ctx.signal(Signal::Healthy)?;
+                    ctx.cancelled().await;
+                    Ok(())
+                })
+        }))
+        .unwrap();
+    let mut events = sup.events();
+    let seen = record(&mut events, |seen| {
+        seen.iter()
+            .filter(|e| e.to == NodeState::Healthy && e.from.is_some() && e.dn != "root")
+            .count()
+            == 4
+    })
+    .await;
+    let count = |dn: &str, to: NodeState| seen.iter().filter(|e| e.dn == dn && e.to == to).count();
+    assert_eq!(count("root.misuser", NodeState::Dead), 1, "{seen:#?}");
+    assert_eq!(count("root.sibling", NodeState::Canceled), 1, "{seen:#?}");
+    let dead = seen
+        .iter()
+        .find(|e| e.dn == "root.misuser" && e.to == NodeState::Dead)
+        .unwrap();
+    assert!(dead.error.as_deref().unwrap().contains("not allowed"));
+    sup.shutdown().await.into_result().unwrap();
+}

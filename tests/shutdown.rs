@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor::{Context, Group, Signal, Supervisor};
+use arbor::{Context, Group, NodeState, Signal, Supervisor};
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,6 +74,11 @@ async fn a_runnable_that_ignores_cancellation_is_reported_stuck_and_the_rest_end
         report.into_result(),
         Err(arbor::Error::ShutdownTimedOut { stuck }) if stuck.len() == 1
     ));
+    // The aborted node does not go on looking Healthy in the final tree.
+    let status = sup.status().await;
+    let stubborn = status.get("root.stubborn").unwrap();
+    assert_eq!(stubborn.state, NodeState::Canceled);
+    assert!(!stubborn.stopping);
     // Everything else had returned; the stuck one is dropped at its next await.
     tokio::time::timeout(DEADLINE, async {
         while tracker.live() > 0 {
@@ -119,4 +124,42 @@ async fn nothing_restarts_during_shutdown() {
     assert_eq!(tracker.entries("root.d"), 1);
     let status = sup.status().await;
     assert_eq!(status.get("root.d").unwrap().state, arbor::NodeState::Dead);
+}
+
+/// On a current-thread runtime a runnable that blocks the thread also blocks the deadline's
+/// timer; when it finally returns, past the deadline, it is named stuck all the same.
+#[test]
+fn a_runnable_that_blocks_its_thread_past_the_deadline_is_named_stuck() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let sup = Supervisor::builder()
+            .shutdown_timeout(ms(20))
+            .spawn(root_with(|| {
+                Group::new()
+                    .add("blocker", |ctx: Context| async move {
+                        ctx.signal(Signal::Healthy)?;
+                        ctx.cancelled().await;
+                        // Blocks the only thread (a bug in real code, simulated here).
+                        #[allow(clippy::disallowed_methods)]
+                        std::thread::sleep(ms(100));
+                        Ok(())
+                    })
+                    .add("polite", |ctx: Context| async move {
+                        ctx.signal(Signal::Healthy)?;
+                        ctx.cancelled().await;
+                        Ok(())
+                    })
+            }))
+            .unwrap();
+        settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+        let report = sup.shutdown().await;
+        assert_eq!(report.stuck, ["root.blocker"], "{report:?}");
+        assert!(
+            report.elapsed >= ms(100),
+            "the blocked time counts: {report:?}"
+        );
+    });
 }

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::cancel::Cancel;
-use crate::message::{Msg, MsgSender};
+use crate::message::{Link, Msg, MsgSender};
 use crate::name::check_name;
 use crate::node::NodeId;
 use crate::{task, Dn, Error, Group, NodeState, Runnable, Signal};
@@ -245,25 +245,23 @@ impl Context {
                 parent: parent.clone(),
             });
         }
-        for i in 0..group.members.len() {
-            let (earlier, rest) = group.members.split_at_mut(i);
-            let member = &mut rest[0];
+        // The group's own names, to refuse repeats: a scan for a few, a set for many, so that
+        // a group of any size is checked in linear time.
+        let mut in_group = ChildNames::Few(Vec::new());
+        for member in &mut group.members {
             check_name(&member.name).map_err(|reason| Error::InvalidName {
                 parent: parent.clone(),
                 name: member.name.to_string(),
                 reason,
             })?;
             let dn = parent.child(&member.name);
-            if local.children.contains(&dn)
-                || earlier
-                    .iter()
-                    .any(|m| m.ctx.as_ref().is_some_and(|c| c.dn() == &dn))
-            {
+            if local.children.contains(&dn) || in_group.contains(&dn) {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
                     name: member.name.to_string(),
                 });
             }
+            in_group.insert(dn.clone());
             member.ctx = Some(Context::new(dn, self.inner.tx.clone(), self.is_cancelled()));
         }
         Ok(())
@@ -421,6 +419,11 @@ impl Context {
         if let Some(task) = self.inner.task.get() {
             task.abort();
         }
+    }
+
+    /// The tree's shared link: the processor's inbox and the tree's runtime.
+    pub(crate) fn link(&self) -> &Link {
+        &self.inner.tx
     }
 
     /// Sends to the processor. After shutdown the processor is gone and nothing is listening,

@@ -21,7 +21,8 @@ pub struct Event {
     pub from: Option<NodeState>,
     /// The state it entered.
     pub to: NodeState,
-    /// For a transition to Dead: why (the runnable's error chain, or the panic message).
+    /// For a transition to Dead: why (the runnable's error chain, or the panic message). For a
+    /// transition to Canceled by an abort at the shutdown deadline: that.
     pub error: Option<Arc<str>>,
     /// For a restart (a transition to New from Dead, Canceled or Done): how long the node
     /// waited before its runnable was entered again. Zero for a cancelled node.

@@ -7,7 +7,38 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Context, Event, Group, Status, Summary};
 
-pub(crate) type MsgSender = mpsc::UnboundedSender<Msg>;
+/// What every run of one tree shares: the processor's inbox, and the runtime the tree runs on.
+///
+/// A [`Context`] is `Send`, so a runnable may hand it to a plain thread; children started from
+/// there are spawned on the tree's runtime, not on whatever runtime the caller is in (if any).
+pub(crate) struct Link {
+    tx: mpsc::UnboundedSender<Msg>,
+    runtime: tokio::runtime::Handle,
+}
+
+pub(crate) type MsgSender = std::sync::Arc<Link>;
+
+impl Link {
+    pub(crate) fn new(
+        tx: mpsc::UnboundedSender<Msg>,
+        runtime: tokio::runtime::Handle,
+    ) -> MsgSender {
+        std::sync::Arc::new(Link { tx, runtime })
+    }
+
+    /// Sends to the processor; `Err` once it is gone.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), mpsc::error::SendError<Msg>> {
+        self.tx.send(msg)
+    }
+
+    /// Spawns a run's task on the tree's runtime.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(task)
+    }
+}
 
 pub(crate) enum Msg {
     /// `Context::run_group`: register these children of `parent`, as one group. Their tasks
@@ -40,6 +71,8 @@ pub(crate) enum Msg {
     Exited {
         ctx: Context,
         outcome: Outcome,
+        /// When it ended, for a run that had been cancelled (shutdown needs it).
+        at: Option<tokio::time::Instant>,
     },
     Summary {
         reply: oneshot::Sender<Summary>,

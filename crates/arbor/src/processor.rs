@@ -25,7 +25,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::message::{Msg, Outcome};
+use crate::message::{Msg, MsgSender, Outcome};
 use crate::node::NodeId;
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
 use crate::tree::Tree;
@@ -61,13 +61,16 @@ pub(crate) struct Processor {
 struct Shutdown {
     began: Instant,
     deadline: Instant,
+    /// Nodes whose runs returned, but only after the deadline: a runnable that blocked its
+    /// thread (and so the timer) past it. They count as stuck.
+    late: Vec<crate::Dn>,
 }
 
 impl Processor {
     pub(crate) fn new(
         root: Arc<dyn crate::Runnable>,
         config: Config,
-        tx: mpsc::UnboundedSender<Msg>,
+        link: MsgSender,
         rx: mpsc::UnboundedReceiver<Msg>,
         end: Arc<End>,
     ) -> Self {
@@ -75,7 +78,7 @@ impl Processor {
         let mut summary = Summary::default();
         summary.count(None, NodeState::New);
         Processor {
-            tree: Tree::new(root, tx, now),
+            tree: Tree::new(root, link, now),
             rx,
             config,
             summary,
@@ -126,7 +129,12 @@ impl Processor {
                 tokio::task::yield_now().await;
             }
         }
-        self.finish(Vec::new(), false);
+        let late = self
+            .shutdown
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.late))
+            .unwrap_or_default();
+        self.finish(late, false);
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -164,8 +172,9 @@ impl Processor {
                     }
                 }
             }
-            Msg::Exited { ctx, outcome } => {
+            Msg::Exited { ctx, outcome, at } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
+                    self.note_late_exit(id, at);
                     self.on_exited(id, outcome);
                 }
             }
@@ -248,19 +257,7 @@ impl Processor {
         let was = node.state;
         match outcome {
             Outcome::NotStarted => self.set_state(id, NodeState::Canceled, None, None),
-            Outcome::Panicked { message } => {
-                let error = format!("panicked: {message}");
-                if self.config.propagate_panics && self.panic.is_none() {
-                    self.panic = Some(PanicReport {
-                        dn: self.tree.get(id).dn().clone(),
-                        message,
-                    });
-                    self.die(id, error);
-                    self.begin_shutdown();
-                } else {
-                    self.die(id, error);
-                }
-            }
+            Outcome::Panicked { message } => self.on_panicked(id, was, message),
             // Already Dead by an illegal signal; the return itself changes nothing.
             Outcome::Returned { misused: true, .. } => {}
             Outcome::Returned { .. } if was == NodeState::Dead => {}
@@ -284,6 +281,22 @@ impl Processor {
             } => self.die(id, error),
         }
         self.tree.mark_stopped(id, &mut self.stopped);
+    }
+
+    /// A panic is a death, unless the node already died of an illegal signal: one death, one
+    /// log line, one cancellation of its group. With `propagate_panics` it also ends the tree.
+    fn on_panicked(&mut self, id: NodeId, was: NodeState, message: String) {
+        let propagate = self.config.propagate_panics && self.panic.is_none();
+        if was != NodeState::Dead {
+            self.die(id, format!("panicked: {message}"));
+        }
+        if propagate {
+            self.panic = Some(PanicReport {
+                dn: self.tree.get(id).dn().clone(),
+                message,
+            });
+            self.begin_shutdown();
+        }
     }
 
     /// → Dead: log once in the node's span, stop its children and its group, and draw the
@@ -434,26 +447,44 @@ impl Processor {
         self.shutdown = Some(Shutdown {
             began: self.now,
             deadline: clock::deadline(self.now, self.config.shutdown_timeout),
+            late: Vec::new(),
         });
         self.tree.cancel_subtree(self.tree.root());
     }
 
-    /// The deadline passed: abort every task still running and name its node.
+    /// During shutdown, a run that ended after the deadline is stuck all the same.
+    fn note_late_exit(&mut self, id: NodeId, at: Option<Instant>) {
+        if let (Some(shutdown), Some(at)) = (self.shutdown.as_mut(), at) {
+            if at > shutdown.deadline && self.tree.get(id).running {
+                shutdown.late.push(self.tree.get(id).dn().clone());
+            }
+        }
+    }
+
+    /// The deadline passed: abort every task still running and name its node, which is then
+    /// Canceled (with why), not left looking as it did when it was told to stop.
     fn abort_stuck(&mut self) -> Vec<crate::Dn> {
         let stuck: Vec<NodeId> = self
             .tree
             .preorder(self.tree.root())
             .filter(|&id| self.tree.get(id).running)
             .collect();
-        stuck
-            .into_iter()
-            .map(|id| {
-                let node = self.tree.get(id);
-                node.ctx.abort();
-                tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
-                node.dn().clone()
-            })
-            .collect()
+        let mut dns = self
+            .shutdown
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.late))
+            .unwrap_or_default();
+        let why: Arc<str> = "aborted: ignored cancellation until the shutdown deadline".into();
+        for id in stuck {
+            let node = self.tree.get(id);
+            node.ctx.abort();
+            tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
+            dns.push(node.dn().clone());
+            self.set_state(id, NodeState::Canceled, Some(why.clone()), None);
+            self.tree.mark_stopped(id, &mut self.stopped);
+        }
+        self.stopped.clear();
+        dns
     }
 
     /// Hands the tree and the report to the [`Supervisor`](crate::Supervisor) handle, once.

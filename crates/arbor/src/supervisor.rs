@@ -7,7 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::message::Msg;
+use crate::message::{Link, Msg};
 use crate::processor::Processor;
 use crate::tree::Tree;
 use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
@@ -127,7 +127,8 @@ impl Builder {
             report: watch::channel(None).0,
             tree: Mutex::new(None),
         });
-        let processor = Processor::new(Arc::new(root), self.config, tx.clone(), rx, end.clone());
+        let link = Link::new(tx.clone(), runtime.clone());
+        let processor = Processor::new(Arc::new(root), self.config, link, rx, end.clone());
         let span = tracing::info_span!("supervisor");
         runtime.spawn(tracing::Instrument::instrument(processor.run(), span));
         Ok(Supervisor { tx, end })

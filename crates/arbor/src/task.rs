@@ -15,18 +15,18 @@ use std::time::Duration;
 use crate::message::{Msg, Outcome};
 use crate::{unwind, Context, RunFuture, Runnable};
 
-/// Spawns the task for `ctx`'s run on the current runtime, and gives the context its abort
+/// Spawns the task for `ctx`'s run on the tree's runtime, and gives the context its abort
 /// handle.
 pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
     let task = if delay.is_zero() {
         let fut = CatchUnwind::start(&*runnable, ctx.clone());
-        tokio::spawn(InSpan {
+        ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
             fut: Report(fut),
         })
     } else {
         let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay));
-        tokio::spawn(InSpan {
+        ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
             fut,
         })
@@ -141,9 +141,13 @@ fn report(ctx: &Context, ended: Ended) {
 }
 
 fn exited(ctx: &Context, outcome: Outcome) {
+    // When a cancelled run really ended, so that shutdown can tell a run that returned late
+    // (one that blocked its thread past the deadline) from one whose exit is merely queued.
+    let at = ctx.is_cancelled().then(tokio::time::Instant::now);
     ctx.send(Msg::Exited {
         ctx: ctx.clone(),
         outcome,
+        at,
     });
 }
 

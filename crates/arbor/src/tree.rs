@@ -285,8 +285,16 @@ pub(crate) mod tests {
     /// A tree built by hand, for the pure tests of this module and of the GC.
     pub(crate) fn tree_with_root() -> Tree {
         // Nothing listens: these trees never run a task.
+        // Nothing listens and nothing is spawned: the runtime only has to exist.
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        let runtime = RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("a runtime for the tree tests")
+        });
         let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        Tree::new(idle(), tx, Instant::now())
+        let link = crate::message::Link::new(tx, runtime.handle().clone());
+        Tree::new(idle(), link, Instant::now())
     }
 
     fn idle() -> Arc<dyn Runnable> {
