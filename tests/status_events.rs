@@ -51,17 +51,25 @@ async fn status_shows_each_node_as_text_and_json() {
         "{text}"
     );
 
+    // JSON: a flat list in preorder, each node naming its parent's index.
     let json = serde_json::to_value(&status).unwrap();
-    let db = &json["root"]["children"][1];
-    assert_eq!(db["dn"], "root.db");
+    let nodes = json["nodes"].as_array().unwrap();
+    let names: Vec<_> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["root", "api", "listener", "db"]);
+    let parents: Vec<_> = nodes.iter().map(|n| n["parent"].as_u64()).collect();
+    assert_eq!(parents, [None, Some(0), Some(1), Some(0)]);
+    let db = &nodes[3];
+    assert_eq!(db["depth"], 1);
     assert_eq!(db["state"], "Healthy");
     assert_eq!(db["restarts"], 1);
     assert_eq!(db["last_error"], "killed by the test");
     assert_eq!(db["in_state_ms"], 1500);
-    assert_eq!(
-        json["root"]["children"][0]["children"][0]["dn"],
-        "root.api.listener"
-    );
+    // The same shape through the Rust API.
+    let api = status.get("root.api").unwrap();
+    let listener: Vec<_> = status.children(api).map(|n| n.dn.to_string()).collect();
+    assert_eq!(listener, ["root.api.listener"]);
+    assert_eq!(status.children(status.root()).count(), 2);
+    assert_eq!(status.parent(api).unwrap().dn, "root");
     sup.shutdown().await.into_result().unwrap();
 }
 
@@ -140,7 +148,7 @@ async fn notes_show_in_status_and_are_cleared_by_a_restart() {
             && status.to_string().contains(" addr=127.0.0.1:2 pid=4242")
     );
     assert_eq!(
-        serde_json::to_value(&status).unwrap()["root"]["children"][0]["notes"]["pid"],
+        serde_json::to_value(&status).unwrap()["nodes"][1]["notes"]["pid"],
         "4242"
     );
 

@@ -168,8 +168,14 @@ mod tests {
         let status = sup.status().await;
         assert_eq!(status.len(), 31);
         assert!(status.iter().all(|n| n.state == NodeState::Healthy));
-        let leaves = status.iter().filter(|n| n.children.is_empty()).count();
-        let inner = status.iter().filter(|n| n.children.len() == 2).count();
+        let leaves = status
+            .iter()
+            .filter(|n| status.children(n).next().is_none())
+            .count();
+        let inner = status
+            .iter()
+            .filter(|n| status.children(n).count() == 2)
+            .count();
         assert_eq!((leaves, inner), (16, 15));
         assert!(status.get("root.l.r.l.r").is_some());
         sup.shutdown().await.into_result().unwrap();

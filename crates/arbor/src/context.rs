@@ -88,22 +88,41 @@ impl Phase {
     }
 }
 
-/// The DNs of the children started in this run, to refuse duplicates. Most nodes have a few
-/// children, where a scan beats hashing; a node that starts many switches to a set.
+/// The children started in this run, to refuse duplicates. All are children of one node, so
+/// only their own names are compared. Most nodes have a few children, where a scan beats
+/// hashing; a node that starts many switches to a set.
 enum ChildNames {
     Few(Vec<Dn>),
-    // Boxed so that every context pays for a Vec, not for the rare set.
-    #[allow(clippy::box_collection)]
-    Many(Box<HashSet<Dn>>),
+    // Boxed so that every context pays for a Vec, not for the rare set. The key's hash is its
+    // name, which never changes (the lint sees the DN's lazily joined string).
+    #[allow(clippy::box_collection, clippy::mutable_key_type)]
+    Many(Box<HashSet<ByName>>),
 }
 
 const FEW_CHILDREN: usize = 16;
 
+/// A sibling's DN, compared and hashed by its own name only.
+struct ByName(Dn);
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &ByName) -> bool {
+        self.0.name() == other.0.name()
+    }
+}
+
+impl Eq for ByName {}
+
+impl std::hash::Hash for ByName {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name().hash(state);
+    }
+}
+
 impl ChildNames {
     fn contains(&self, dn: &Dn) -> bool {
         match self {
-            ChildNames::Few(dns) => dns.iter().any(|d| d == dn),
-            ChildNames::Many(dns) => dns.contains(dn),
+            ChildNames::Few(dns) => dns.iter().any(|d| d.name() == dn.name()),
+            ChildNames::Many(dns) => dns.contains(&ByName(dn.clone())),
         }
     }
 
@@ -111,12 +130,13 @@ impl ChildNames {
         match self {
             ChildNames::Few(dns) if dns.len() < FEW_CHILDREN => dns.push(dn),
             ChildNames::Few(dns) => {
-                let mut set: HashSet<Dn> = dns.drain(..).collect();
-                set.insert(dn);
+                #[allow(clippy::mutable_key_type)]
+                let mut set: HashSet<ByName> = dns.drain(..).map(ByName).collect();
+                set.insert(ByName(dn));
                 *self = ChildNames::Many(Box::new(set));
             }
             ChildNames::Many(dns) => {
-                dns.insert(dn);
+                dns.insert(ByName(dn));
             }
         }
     }
@@ -254,11 +274,12 @@ impl Context {
                 name: member.name.to_string(),
                 reason,
             })?;
-            let dn = parent.child(&member.name);
+            // The DN keeps the name (a `'static` one is not copied); the group is consumed.
+            let dn = parent.child(std::mem::take(&mut member.name));
             if local.children.contains(&dn) || in_group.contains(&dn) {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
-                    name: member.name.to_string(),
+                    name: dn.name().to_owned(),
                 });
             }
             in_group.insert(dn.clone());
@@ -336,7 +357,7 @@ impl Context {
     /// let mut events = sup.events();
     /// while events.next().await.unwrap().to != arbor::NodeState::Healthy {}
     /// let status = sup.status().await;
-    /// assert_eq!(status.root.notes["listening"], "127.0.0.1:8080");
+    /// assert_eq!(status.root().notes["listening"], "127.0.0.1:8080");
     /// # sup.shutdown().await;
     /// # }
     /// ```

@@ -3,8 +3,11 @@
 //! [`check_name`] is the only place that decides whether a name is valid, so the rule of the
 //! design (`^[a-z0-9_]{1,64}$`, anchored) cannot drift between call sites.
 
+use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
 
@@ -33,7 +36,10 @@ pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
 
 /// A node's distinguished name: the dot-joined path from the root, such as `root.api.listener`.
 ///
-/// Cheap to clone (one reference count). The root is always `root`.
+/// Stored as the node's own name and a link to its parent's DN, so a tree's DNs take memory in
+/// proportion to its node count, however deep it is (a chain of 100,000 levels would otherwise
+/// hold five billion bytes of names). Cheap to clone (one reference count); compares, hashes,
+/// orders and prints as the joined string. The root is always `root`.
 ///
 /// # Examples
 ///
@@ -43,7 +49,7 @@ pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
 /// use arbor::{Context, Signal, Supervisor};
 ///
 /// let sup = Supervisor::new(|ctx: Context| async move {
-///     assert_eq!(ctx.dn().as_str(), "root");
+///     assert_eq!(ctx.dn(), "root");
 ///     assert!(ctx.dn().is_root());
 ///     ctx.signal(Signal::Healthy)?;
 ///     ctx.cancelled().await;
@@ -52,88 +58,221 @@ pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
 /// sup.shutdown().await.into_result().unwrap();
 /// # }
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct Dn(Arc<str>);
+#[derive(Clone)]
+pub struct Dn(Arc<Segment>);
+
+struct Segment {
+    name: Cow<'static, str>,
+    parent: Option<Dn>,
+    depth: u32,
+    /// The joined string, made the first time [`Dn::as_str`] asks for it.
+    joined: OnceLock<Box<str>>,
+}
+
+impl Drop for Segment {
+    /// Unlinks the chain of parents iteratively: dropping the last DN of a deep chain must not
+    /// recurse once per level.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(Dn(segment)) = next {
+            next = match Arc::into_inner(segment) {
+                Some(mut segment) => segment.parent.take(),
+                None => None,
+            };
+        }
+    }
+}
+
+/// How many segments a DN is printed from without allocating.
+const INLINE_DEPTH: usize = 32;
 
 impl Dn {
     /// The name of the root node.
     pub const ROOT: &'static str = "root";
 
     pub(crate) fn root() -> Self {
-        Dn(Arc::from(Self::ROOT))
+        Dn(Arc::new(Segment {
+            name: Cow::Borrowed(Self::ROOT),
+            parent: None,
+            depth: 0,
+            joined: OnceLock::new(),
+        }))
     }
 
-    /// The DN of a child called `name`; the caller has checked the name.
-    pub(crate) fn child(&self, name: &str) -> Dn {
-        let (parent, len) = (self.0.as_bytes(), self.0.len() + 1 + name.len());
-        // Built on the stack when it fits, so a start costs one allocation for its DN, not a
-        // `String` and then a copy of it into the `Arc`.
-        let mut buf = [0u8; 256];
-        if len <= buf.len() {
-            buf[..parent.len()].copy_from_slice(parent);
-            buf[parent.len()] = b'.';
-            buf[parent.len() + 1..len].copy_from_slice(name.as_bytes());
-            let dn = std::str::from_utf8(&buf[..len])
-                .expect("joining two UTF-8 strings with '.' gives UTF-8");
-            return Dn(Arc::from(dn));
-        }
-        Dn(Arc::from(format!("{}.{name}", self.0)))
+    /// The DN of a child called `name`; the caller has checked the name. A `'static` name is
+    /// not copied.
+    pub(crate) fn child(&self, name: impl Into<Cow<'static, str>>) -> Dn {
+        Dn(Arc::new(Segment {
+            name: name.into(),
+            parent: Some(self.clone()),
+            depth: self.0.depth.saturating_add(1),
+            joined: OnceLock::new(),
+        }))
     }
 
-    /// The whole DN as a string slice.
+    /// The whole DN as a string slice. Built on first use and kept with this DN (and its
+    /// clones), so it costs memory in proportion to the depth; comparisons with a string
+    /// (`dn == "root.api"`) and `Display` need no such string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0
+            .joined
+            .get_or_init(|| self.to_string().into_boxed_str())
     }
 
     /// The last component: the node's own name.
     pub fn name(&self) -> &str {
-        self.0.rsplit('.').next().unwrap_or(&self.0)
+        &self.0.name
     }
 
-    /// The parent's DN as a string slice, or `None` for the root.
-    pub fn parent(&self) -> Option<&str> {
-        self.0.rfind('.').map(|i| &self.0[..i])
+    /// The parent's DN, or `None` for the root.
+    pub fn parent(&self) -> Option<&Dn> {
+        self.0.parent.as_ref()
     }
 
     /// How many edges separate this node from the root (the root has depth 0).
     pub fn depth(&self) -> usize {
-        self.0.bytes().filter(|&b| b == b'.').count()
+        self.0.depth as usize
     }
 
     /// Whether this is the root's DN.
     pub fn is_root(&self) -> bool {
-        self.parent().is_none()
+        self.0.parent.is_none()
+    }
+
+    /// This DN and its ancestors, from this node up to the root.
+    fn up(&self) -> impl Iterator<Item = &Dn> {
+        std::iter::successors(Some(self), |dn| dn.parent())
+    }
+
+    /// Calls `f` with each name from the root down, without allocating for usual depths.
+    fn each_down(&self, mut f: impl FnMut(&str) -> fmt::Result) -> fmt::Result {
+        let mut inline: [&str; INLINE_DEPTH] = [""; INLINE_DEPTH];
+        if self.depth() < INLINE_DEPTH {
+            let n = self.depth() + 1;
+            for (slot, dn) in inline[..n].iter_mut().rev().zip(self.up()) {
+                *slot = dn.name();
+            }
+            return inline[..n].iter().try_for_each(|name| f(name));
+        }
+        let names: Vec<&str> = self.up().map(Dn::name).collect();
+        names.iter().rev().try_for_each(|name| f(name))
     }
 }
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        if let Some(joined) = self.0.joined.get() {
+            return f.write_str(joined);
+        }
+        let mut first = true;
+        self.each_down(|name| {
+            if !std::mem::take(&mut first) {
+                f.write_str(".")?;
+            }
+            f.write_str(name)
+        })
     }
 }
 
 impl fmt::Debug for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        write!(f, "\"{self}\"")
     }
 }
 
-impl AsRef<str> for Dn {
-    fn as_ref(&self) -> &str {
-        &self.0
+impl PartialEq for Dn {
+    fn eq(&self, other: &Dn) -> bool {
+        let (mut a, mut b) = (self, other);
+        loop {
+            if Arc::ptr_eq(&a.0, &b.0) {
+                return true;
+            }
+            if a.0.depth != b.0.depth || a.0.name != b.0.name {
+                return false;
+            }
+            match (a.parent(), b.parent()) {
+                (Some(pa), Some(pb)) => (a, b) = (pa, pb),
+                (None, None) => return true,
+                _ => return false,
+            }
+        }
     }
 }
+
+impl Eq for Dn {}
 
 impl PartialEq<str> for Dn {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        let mut rest = other;
+        for dn in self.up() {
+            let Some(before) = rest.strip_suffix(dn.name()) else {
+                return false;
+            };
+            rest = match dn.parent() {
+                Some(_) => match before.strip_suffix('.') {
+                    Some(before) => before,
+                    None => return false,
+                },
+                None => before,
+            };
+        }
+        rest.is_empty()
     }
 }
 
 impl PartialEq<&str> for Dn {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        *self == **other
+    }
+}
+
+impl PartialEq<Dn> for str {
+    fn eq(&self, other: &Dn) -> bool {
+        *other == *self
+    }
+}
+
+impl PartialEq<Dn> for &str {
+    fn eq(&self, other: &Dn) -> bool {
+        *other == **self
+    }
+}
+
+impl Hash for Dn {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // Consistent with `Eq`: equal DNs have the same names in the same order.
+        for dn in self.up() {
+            state.write(dn.name().as_bytes());
+            state.write_u8(b'.');
+        }
+    }
+}
+
+impl Ord for Dn {
+    /// The order of the joined strings: names from the root down, a prefix first ('.' sorts
+    /// before every character a name may hold).
+    fn cmp(&self, other: &Dn) -> Ordering {
+        if self == other {
+            return Ordering::Equal;
+        }
+        fn down(dn: &Dn) -> Vec<&str> {
+            let mut names: Vec<&str> = dn.up().map(Dn::name).collect();
+            names.reverse();
+            names
+        }
+        down(self).cmp(&down(other))
+    }
+}
+
+impl PartialOrd for Dn {
+    fn partial_cmp(&self, other: &Dn) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Serialize for Dn {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -172,10 +311,11 @@ mod tests {
     fn long_dns_are_joined_too() {
         let mut dn = Dn::root();
         for _ in 0..10 {
-            dn = dn.child(&"n".repeat(64));
+            dn = dn.child("n".repeat(64));
         }
         assert_eq!(dn.depth(), 10);
         assert_eq!(dn.as_str().len(), 4 + 10 * 65);
+        assert_eq!(dn.to_string().len(), 4 + 10 * 65);
         assert_eq!(dn.name(), "n".repeat(64));
     }
 
@@ -183,12 +323,55 @@ mod tests {
     fn dn_parts() {
         let dn = Dn::root().child("api").child("listener");
         assert_eq!(dn.as_str(), "root.api.listener");
+        assert_eq!(dn, "root.api.listener");
+        assert_ne!(dn, "root.api");
+        assert_ne!(dn, "root.api.listener.x");
+        assert_ne!(dn, "xroot.api.listener");
+        assert_ne!(dn, "root.apilistener");
         assert_eq!(dn.name(), "listener");
-        assert_eq!(dn.parent(), Some("root.api"));
+        assert_eq!(dn.parent().unwrap(), "root.api");
         assert_eq!(dn.depth(), 2);
         assert!(!dn.is_root());
         assert!(Dn::root().is_root());
         assert_eq!(Dn::root().name(), "root");
         assert_eq!(format!("{dn:?}"), "\"root.api.listener\"");
+    }
+
+    #[test]
+    fn equality_hash_and_order_follow_the_joined_string() {
+        use std::collections::hash_map::DefaultHasher;
+        let hash = |dn: &Dn| {
+            let mut h = DefaultHasher::new();
+            dn.hash(&mut h);
+            h.finish()
+        };
+        let a = Dn::root().child("api").child("x");
+        let b = Dn::root().child("api".to_owned()).child("x");
+        assert_eq!(a, b);
+        assert_eq!(hash(&a), hash(&b));
+        let mut dns = [
+            Dn::root().child("ab"),
+            Dn::root().child("a").child("b"),
+            Dn::root().child("a"),
+            Dn::root(),
+            Dn::root().child("a_b"),
+            Dn::root().child("a0"),
+        ];
+        dns.sort();
+        let strings: Vec<String> = dns.iter().map(Dn::to_string).collect();
+        let mut sorted = strings.clone();
+        sorted.sort();
+        assert_eq!(strings, sorted);
+    }
+
+    #[test]
+    fn a_deep_chain_is_linear_and_drops_without_recursing() {
+        let mut dn = Dn::root();
+        for _ in 0..200_000 {
+            dn = dn.child("n");
+        }
+        assert_eq!(dn.depth(), 200_000);
+        assert_eq!(dn.to_string().len(), 4 + 2 * 200_000);
+        drop(dn);
     }
 }

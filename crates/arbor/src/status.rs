@@ -14,26 +14,61 @@ use crate::{Dn, NodeState};
 
 /// The whole tree at one moment, from [`Supervisor::status`](crate::Supervisor::status).
 ///
-/// `Display` draws an indented tree; `Serialize` gives nested objects, e.g. as JSON:
-/// `{"root": {"dn": "root", "state": "Healthy", "stopping": false, "restarts": 0,
-/// "last_error": null, "notes": {}, "in_state_ms": 12, "children": [...]}}`.
+/// A flat list of nodes, parents before children (preorder), each with the index of its parent:
+/// so that a tree of any depth is built, cloned, compared, serialized and dropped without
+/// recursion. `Display` draws an indented tree; `Serialize` gives, e.g. as JSON:
+/// `{"nodes": [{"name": "root", "parent": null, "depth": 0, "state": "Healthy",
+/// "stopping": false, "restarts": 0, "last_error": null, "notes": {}, "in_state_ms": 12}, ...]}`,
+/// where a node's DN is the names along its `parent` indices (a full DN per node would make the
+/// JSON of a deep tree grow with the square of its depth).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use arbor::{Context, NodeState, Signal, Supervisor};
+///
+/// let sup = Supervisor::new(|ctx: Context| async move {
+///     ctx.run("db", |ctx: Context| async move {
+///         ctx.signal(Signal::Healthy)?;
+///         ctx.cancelled().await;
+///         Ok(())
+///     })?;
+///     ctx.signal(Signal::Healthy)?;
+///     ctx.cancelled().await;
+///     Ok(())
+/// });
+/// let mut events = sup.events();
+/// while sup.summary().await.healthy < 2 {
+///     events.next().await;
+/// }
+/// let status = sup.status().await;
+/// let db = status.get("root.db").unwrap();
+/// assert_eq!(db.state, NodeState::Healthy);
+/// assert_eq!(status.parent(db).unwrap().dn, "root");
+/// assert_eq!(status.children(status.root()).count(), 1);
+/// # sup.shutdown().await;
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Status {
-    /// The root node and, through it, every other.
-    pub root: NodeStatus,
+    nodes: Vec<NodeStatus>,
 }
 
 /// One node in a [`Status`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct NodeStatus {
     /// The node's DN.
     pub dn: Dn,
+    /// The index of its parent in [`Status::iter`]'s order; `None` for the root.
+    pub parent: Option<usize>,
     /// Its state.
     pub state: NodeState,
     /// Told to stop (by shutdown, or an ancestor's or group sibling's death) but its runnable
     /// has not returned yet. A node that stays so is ignoring its cancellation.
     pub stopping: bool,
-    /// How many times it was restarted.
+    /// How many times its runnable was entered again after the first time.
     pub restarts: u32,
     /// Why it last died, if it ever did.
     pub last_error: Option<Arc<str>>,
@@ -41,53 +76,106 @@ pub struct NodeStatus {
     /// [`Context::annotate`](crate::Context::annotate), for the current run.
     pub notes: BTreeMap<String, String>,
     /// How long it has been in `state`.
-    #[serde(rename = "in_state_ms", serialize_with = "as_millis")]
     pub in_state: Duration,
-    /// Its children, in the order they were started.
-    pub children: Vec<NodeStatus>,
+    /// Its own index, and the end of its subtree, in preorder.
+    index: usize,
+    end: usize,
 }
 
-fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+impl Serialize for NodeStatus {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut node = serializer.serialize_struct("NodeStatus", 9)?;
+        node.serialize_field("name", self.dn.name())?;
+        node.serialize_field("parent", &self.parent)?;
+        node.serialize_field("depth", &self.dn.depth())?;
+        node.serialize_field("state", &self.state)?;
+        node.serialize_field("stopping", &self.stopping)?;
+        node.serialize_field("restarts", &self.restarts)?;
+        node.serialize_field("last_error", &self.last_error)?;
+        node.serialize_field("notes", &self.notes)?;
+        let ms = u64::try_from(self.in_state.as_millis()).unwrap_or(u64::MAX);
+        node.serialize_field("in_state_ms", &ms)?;
+        node.end()
+    }
 }
 
 impl Status {
+    /// A snapshot of `tree`, walked without recursion.
     pub(crate) fn of(tree: &Tree, now: Instant) -> Status {
-        Status {
-            root: node_status(tree, tree.root(), now),
+        let mut nodes: Vec<NodeStatus> = Vec::with_capacity(tree.len());
+        // (node, its parent's index in `nodes`)
+        let mut stack: Vec<(NodeId, Option<usize>)> = vec![(tree.root(), None)];
+        while let Some((id, parent)) = stack.pop() {
+            let index = nodes.len();
+            nodes.push(node_status(tree, id, parent, index, now));
+            let first = stack.len();
+            stack.extend(tree.children(id).map(|c| (c, Some(index))));
+            stack[first..].reverse();
         }
+        // In reverse preorder every child comes before its parent: each subtree's end is the
+        // furthest end among its children.
+        for i in (1..nodes.len()).rev() {
+            let (end, parent) = (nodes[i].end, nodes[i].parent);
+            if let Some(p) = parent {
+                nodes[p].end = nodes[p].end.max(end);
+            }
+        }
+        Status { nodes }
     }
 
-    /// Every node, parents before children.
-    pub fn iter(&self) -> impl Iterator<Item = &NodeStatus> {
-        let mut stack = vec![&self.root];
-        std::iter::from_fn(move || {
-            let node = stack.pop()?;
-            stack.extend(node.children.iter().rev());
-            Some(node)
-        })
+    /// The root node.
+    pub fn root(&self) -> &NodeStatus {
+        &self.nodes[0]
+    }
+
+    /// Every node, parents before children, siblings in the order they were started.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &NodeStatus> + '_ {
+        self.nodes.iter()
     }
 
     /// The node with this DN, if the tree has it.
     pub fn get(&self, dn: &str) -> Option<&NodeStatus> {
-        self.iter().find(|n| n.dn.as_str() == dn)
+        self.nodes.iter().find(|n| n.dn == dn)
+    }
+
+    /// The children of `node` (a node of this snapshot), in the order they were started.
+    pub fn children<'a>(&'a self, node: &NodeStatus) -> impl Iterator<Item = &'a NodeStatus> {
+        let (mut next, end) = (node.index + 1, node.end.min(self.nodes.len()));
+        std::iter::from_fn(move || {
+            let child = self.nodes.get(next).filter(|_| next < end)?;
+            next = child.end;
+            Some(child)
+        })
+    }
+
+    /// The parent of `node` (a node of this snapshot), or `None` for the root.
+    pub fn parent(&self, node: &NodeStatus) -> Option<&NodeStatus> {
+        node.parent.and_then(|p| self.nodes.get(p))
     }
 
     /// How many nodes the tree has.
     pub fn len(&self) -> usize {
-        self.iter().count()
+        self.nodes.len()
     }
 
     /// Always false: a tree has at least its root.
     pub fn is_empty(&self) -> bool {
-        false
+        self.nodes.is_empty()
     }
 }
 
-fn node_status(tree: &Tree, id: NodeId, now: Instant) -> NodeStatus {
+fn node_status(
+    tree: &Tree,
+    id: NodeId,
+    parent: Option<usize>,
+    index: usize,
+    now: Instant,
+) -> NodeStatus {
     let node = tree.get(id);
     NodeStatus {
         dn: node.dn().clone(),
+        parent,
         state: node.state,
         stopping: node.running && node.is_cancelled(),
         restarts: node.restarts,
@@ -99,27 +187,25 @@ fn node_status(tree: &Tree, id: NodeId, now: Instant) -> NodeStatus {
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect(),
         in_state: now.saturating_duration_since(node.since),
-        // One stack frame per level, like the nested value itself (and serde, and its drop):
-        // fine for any real tree, but not for a chain thousands of levels deep.
-        children: tree
-            .children(id)
-            .map(|c| node_status(tree, c, now))
-            .collect(),
+        index,
+        end: index + 1,
     }
 }
 
+/// Deeper levels are drawn at this indentation, with their depth written out, so that a deep
+/// tree's drawing grows with its node count, not with the square of its depth.
+const MAX_INDENT: usize = 32;
+
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut stack = vec![(&self.root, 0usize)];
-        while let Some((node, depth)) = stack.pop() {
-            write!(
-                f,
-                "{:indent$}{} {:?}",
-                "",
-                node.dn.name(),
-                node.state,
-                indent = depth * 2
-            )?;
+        const SPACES: &str = "                                                                ";
+        for node in &self.nodes {
+            let depth = node.dn.depth();
+            f.write_str(&SPACES[..2 * depth.min(MAX_INDENT)])?;
+            if depth > MAX_INDENT {
+                write!(f, "[depth {depth}] ")?;
+            }
+            write!(f, "{} {:?}", node.dn.name(), node.state)?;
             write!(f, " {:.1?}", node.in_state)?;
             if node.stopping {
                 f.write_str(" stopping")?;
@@ -134,7 +220,6 @@ impl fmt::Display for Status {
                 write!(f, " last_error={err:?}")?;
             }
             writeln!(f)?;
-            stack.extend(node.children.iter().rev().map(|c| (c, depth + 1)));
         }
         Ok(())
     }

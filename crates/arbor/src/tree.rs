@@ -302,7 +302,7 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn add(tree: &mut Tree, parent: NodeId, name: &str) -> NodeId {
-        let dn = tree.get(parent).dn().child(name);
+        let dn = tree.get(parent).dn().child(name.to_owned());
         let ctx = Context::new(dn, tree.tx.clone(), false);
         let id = tree.insert(Some(parent), ctx, idle(), Instant::now());
         tree.mark_running(id);
