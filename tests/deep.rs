@@ -38,7 +38,12 @@ fn chain() -> Arc<dyn Runnable> {
 #[tokio::test(start_paused = true)]
 async fn a_chain_of_a_hundred_thousand_levels_works_end_to_end() {
     let root = chain();
-    let sup = supervisor(move |ctx: Context| root.run(ctx));
+    // Room for every transition: this test reads them all.
+    let sup = arbor::Supervisor::builder()
+        .propagate_panics(true)
+        .event_capacity(4 * LEVELS)
+        .spawn(move |ctx: Context| root.run(ctx))
+        .unwrap();
     let mut events = sup.events();
     let mut healthy = 0;
     while healthy < LEVELS {

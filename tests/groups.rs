@@ -211,7 +211,12 @@ async fn a_cancelled_backoff_is_still_owed() {
 #[tokio::test(start_paused = true)]
 async fn a_group_of_a_hundred_thousand_members_starts_and_refuses_a_repeat() {
     const MEMBERS: usize = 100_000;
-    let sup = supervisor(|ctx: Context| async move {
+    // Room for every transition: this test reads them all.
+    let sup = arbor::Supervisor::builder()
+        .backoff(exact_backoff())
+        .propagate_panics(true)
+        .event_capacity(4 * MEMBERS)
+        .spawn(|ctx: Context| async move {
         let serve = Arc::new(|ctx: Context| async move {
             ctx.signal(Signal::Healthy)?;
             ctx.cancelled().await;
@@ -235,7 +240,8 @@ async fn a_group_of_a_hundred_thousand_members_starts_and_refuses_a_repeat() {
         ctx.signal(Signal::Healthy)?;
         ctx.cancelled().await;
         Ok(())
-    });
+    })
+        .unwrap();
     let mut events = sup.events();
     let mut healthy = 0;
     while healthy < MEMBERS + 1 {

@@ -164,3 +164,131 @@ async fn notes_show_in_status_and_are_cleared_by_a_restart() {
         .is_empty());
     sup.shutdown().await.into_result().unwrap();
 }
+
+/// A stream nobody reads while a node restarts thousands of times holds at most the shared
+/// buffer; when it is read at last it says it lagged, and goes on with a whole fresh snapshot.
+#[tokio::test(start_paused = true)]
+async fn a_stream_that_falls_behind_is_bounded_and_resyncs_from_a_snapshot() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const CAPACITY: usize = 16;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let enough = Arc::new(tokio::sync::Notify::new());
+    let sup = arbor::Supervisor::builder()
+        .backoff(exact_backoff().initial(ms(2)))
+        .event_capacity(CAPACITY)
+        .spawn(root_with({
+            let (runs, enough) = (runs.clone(), enough.clone());
+            move || {
+                let (runs, enough) = (runs.clone(), enough.clone());
+                Group::new()
+                    .add("steady", |ctx: Context| async move {
+                        ctx.signal(Signal::Healthy)?;
+                        ctx.cancelled().await;
+                        Ok(())
+                    })
+                    .add("flapping", move |ctx: Context| {
+                        if runs.fetch_add(1, Ordering::SeqCst) == 1_000 {
+                            enough.notify_one();
+                        }
+                        async move {
+                            ctx.signal(Signal::Healthy)?;
+                            anyhow::bail!("flaps")
+                        }
+                    })
+            }
+        }))
+        .unwrap();
+    let mut unread = sup.events();
+    // 1,000 restarts of the pair, each several transitions; the stream is not read meanwhile.
+    tokio::time::timeout(DEADLINE, enough.notified())
+        .await
+        .expect("a thousand runs");
+    assert!(
+        format!("{unread:?}").contains("buffered: 0"),
+        "nothing read yet, nothing answered yet: {unread:?}"
+    );
+
+    // The snapshot it was subscribed with, then the lag, then a whole fresh snapshot.
+    let mut seen = Vec::new();
+    while !seen.iter().any(|e: &arbor::Event| e.resync) {
+        seen.push(expect(&mut unread, |_| true).await);
+        assert!(seen.len() < 3 * CAPACITY, "never resynced: {seen:#?}");
+    }
+    assert!(unread.lagged() > 0);
+    let mut fresh = vec![seen.pop().unwrap()];
+    while fresh.len() < 3 {
+        fresh.push(expect(&mut unread, |_| true).await);
+    }
+    let dns: Vec<String> = fresh.iter().map(|e| e.dn.to_string()).collect();
+    assert_eq!(dns, ["root", "root.steady", "root.flapping"]);
+    assert!(fresh.iter().all(|e| e.from.is_none()), "{fresh:#?}");
+    sup.shutdown().await.into_result().unwrap();
+}
+
+/// A parent's restart removes its children before its new run starts them again: a stream
+/// says so, so that a reader keeps no ghosts.
+#[tokio::test(start_paused = true)]
+async fn a_parent_restart_reports_its_children_removed() {
+    let kills = Kills::new();
+    let sup = supervisor(root_with({
+        let kills = kills.clone();
+        move || {
+            let kills = kills.clone();
+            Group::new().add("parent", move |ctx: Context| {
+                let killed = kills.killed(ctx.dn().as_str());
+                async move {
+                    ctx.run("child", |ctx: Context| async move {
+                        ctx.signal(Signal::Healthy)?;
+                        ctx.cancelled().await;
+                        Ok(())
+                    })?;
+                    ctx.signal(Signal::Healthy)?;
+                    tokio::select! {
+                        () = ctx.cancelled() => Ok(()),
+                        () = killed => anyhow::bail!("killed by the test"),
+                    }
+                }
+            })
+        }
+    }));
+    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    kills.kill("root.parent");
+    let seen = record(&mut events, |seen| {
+        seen.iter()
+            .any(|e| e.dn == "root.parent.child" && e.to == NodeState::Healthy)
+    })
+    .await;
+    let removed = position(&seen, "child removed", |e| {
+        e.dn == "root.parent.child" && e.removed
+    });
+    assert_eq!(seen[removed].to, NodeState::Canceled);
+    let parent_back = position(&seen, "parent restarted", restarted("root.parent"));
+    let child_back = position(&seen, "child created", |e| {
+        e.dn == "root.parent.child" && e.from.is_none()
+    });
+    assert!(
+        removed < parent_back && parent_back < child_back,
+        "{seen:#?}"
+    );
+    sup.shutdown().await.into_result().unwrap();
+}
+
+/// Notes are kept with the run, not queued for the processor: a runnable that annotates in a
+/// loop costs the tree nothing, and a snapshot shows the latest value.
+#[tokio::test(start_paused = true)]
+async fn annotating_in_a_loop_keeps_the_latest_value() {
+    let sup = supervisor(|ctx: Context| async move {
+        for i in 0..100_000u32 {
+            ctx.annotate("progress", i);
+        }
+        ctx.annotate("gone", "soon");
+        ctx.remove_note("gone");
+        ctx.signal(Signal::Healthy)?;
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let (status, _) = settled(&sup, all_healthy).await;
+    assert_eq!(status.root().notes.len(), 1);
+    assert_eq!(status.root().notes["progress"], "99999");
+    sup.shutdown().await.into_result().unwrap();
+}

@@ -7,7 +7,7 @@
 //! # Invariants
 //!
 //! 1. `Local` is touched only through the runnable's own calls (and by the task wrapper when
-//!    the run ends); the processor never locks it. The lock exists because a context may be
+//!    the run ends); the processor locks it only to copy the notes into a status snapshot. The lock exists because a context may be
 //!    cloned into tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
 //!    checks were made (a Spawn never overtakes the Healthy that forbade it).
@@ -33,7 +33,7 @@ use tracing::Span;
 use crate::cancel::Cancel;
 use crate::message::{Link, Msg, MsgSender};
 use crate::name::check_name;
-use crate::node::NodeId;
+use crate::node::{NodeId, Notes};
 use crate::{task, Dn, Error, Group, NodeState, Runnable, Signal};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
@@ -62,6 +62,9 @@ struct Inner {
 struct Local {
     phase: Phase,
     children: ChildNames,
+    /// This run's notes (`annotate`), boxed: most runs have none. Kept here rather than sent
+    /// to the processor, so that a runnable annotating in a loop costs no queue space.
+    notes: Option<Box<Notes>>,
 }
 
 /// How far this run has got, as far as only the runnable can tell.
@@ -166,6 +169,7 @@ impl Context {
                 local: Mutex::new(Local {
                     phase: Phase::New,
                     children: ChildNames::Few(Vec::new()),
+                    notes: None,
                 }),
             }),
         }
@@ -362,20 +366,30 @@ impl Context {
     /// # }
     /// ```
     pub fn annotate(&self, key: &'static str, value: impl fmt::Display) {
-        self.send(Msg::Annotated {
-            ctx: self.clone(),
-            key,
-            value: Some(value.to_string()),
-        });
+        let value = value.to_string();
+        let mut local = self.inner.local.lock();
+        local
+            .notes
+            .get_or_insert_with(Default::default)
+            .insert(key, value);
     }
 
     /// Removes the note `key` set with [`annotate`](Context::annotate).
     pub fn remove_note(&self, key: &'static str) {
-        self.send(Msg::Annotated {
-            ctx: self.clone(),
-            key,
-            value: None,
-        });
+        if let Some(notes) = self.inner.local.lock().notes.as_mut() {
+            notes.remove(key);
+        }
+    }
+
+    /// A copy of this run's notes, for a status snapshot.
+    pub(crate) fn notes(&self) -> std::collections::BTreeMap<String, String> {
+        let local = self.inner.local.lock();
+        local
+            .notes
+            .iter()
+            .flat_map(|n| n.iter())
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect()
     }
 
     /// Completes when this node is told to stop: shutdown, or the death of an ancestor or a

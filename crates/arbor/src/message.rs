@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{Context, Event, Group, Status, Summary};
+use crate::events::Subscription;
+use crate::{Context, Group, Status, Summary};
 
 /// What every run of one tree shares: the processor's inbox, and the runtime the tree runs on.
 ///
@@ -61,12 +62,6 @@ pub(crate) enum Msg {
         ctx: Context,
         delay: Duration,
     },
-    /// The runnable set (or, with `None`, removed) a note on its node.
-    Annotated {
-        ctx: Context,
-        key: &'static str,
-        value: Option<String>,
-    },
     /// A run's task ended.
     Exited {
         ctx: Context,
@@ -81,7 +76,7 @@ pub(crate) enum Msg {
         reply: oneshot::Sender<Status>,
     },
     Subscribe {
-        events: mpsc::UnboundedSender<Event>,
+        reply: oneshot::Sender<Subscription>,
     },
     Shutdown,
 }

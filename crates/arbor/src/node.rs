@@ -95,8 +95,6 @@ pub(crate) struct Node {
     /// When `state` was entered, for status.
     pub(crate) since: Instant,
     pub(crate) last_error: Option<Arc<str>>,
-    /// The current run's notes (`Context::annotate`), boxed: most nodes have none.
-    pub(crate) notes: Option<Box<Notes>>,
     pub(crate) restarts: u32,
     /// Deaths since the last Healthy or Done: the exponent of the next backoff.
     pub(crate) failures: u32,

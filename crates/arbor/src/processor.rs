@@ -22,9 +22,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::events::{Publisher, Subscription};
 use crate::message::{Msg, MsgSender, Outcome};
 use crate::node::NodeId;
 use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
@@ -45,7 +46,7 @@ pub(crate) struct Processor {
     config: Config,
     /// How many nodes are in each state, for `Supervisor::summary`.
     summary: Summary,
-    subscribers: Vec<mpsc::UnboundedSender<Event>>,
+    events: Publisher,
     /// Subtrees that stopped since the last GC pass and want a restart.
     stopped: Vec<NodeId>,
     shutdown: Option<Shutdown>,
@@ -72,6 +73,7 @@ impl Processor {
         config: Config,
         link: MsgSender,
         rx: mpsc::UnboundedReceiver<Msg>,
+        events: Publisher,
         end: Arc<End>,
     ) -> Self {
         let now = Instant::now();
@@ -82,7 +84,7 @@ impl Processor {
             rx,
             config,
             summary,
-            subscribers: Vec::new(),
+            events,
             stopped: Vec::new(),
             shutdown: None,
             panic: None,
@@ -155,23 +157,6 @@ impl Processor {
                     self.on_started(id, delay);
                 }
             }
-            Msg::Annotated { ctx, key, value } => {
-                if let Some(id) = self.tree.node_of(&ctx) {
-                    let notes = &mut self.tree.get_mut(id).notes;
-                    match value {
-                        Some(value) => {
-                            notes
-                                .get_or_insert_with(Default::default)
-                                .insert(key, value);
-                        }
-                        None => {
-                            if let Some(n) = notes.as_mut() {
-                                n.remove(key);
-                            }
-                        }
-                    }
-                }
-            }
             Msg::Exited { ctx, outcome, at } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.note_late_exit(id, at);
@@ -184,7 +169,7 @@ impl Processor {
             Msg::Summary { reply } => {
                 let _ = reply.send(self.summary);
             }
-            Msg::Subscribe { events } => self.on_subscribe(events),
+            Msg::Subscribe { reply } => self.on_subscribe(reply),
             Msg::Shutdown => self.begin_shutdown(),
         }
     }
@@ -358,8 +343,15 @@ impl Processor {
             .get(id)
             .not_before
             .saturating_duration_since(self.now);
-        let summary = &mut self.summary;
-        self.tree.renew(id, |state| summary.uncount(state));
+        let (summary, events) = (&mut self.summary, &self.events);
+        self.tree.renew(id, |node| {
+            summary.uncount(node.state);
+            if events.is_watched() {
+                let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
+                event.removed = true;
+                events.publish(event);
+            }
+        });
         if delay.is_zero() {
             self.entered_new(id, delay);
         } else {
@@ -406,36 +398,29 @@ impl Processor {
         error: Option<Arc<str>>,
         delay: Option<Duration>,
     ) {
-        if self.subscribers.is_empty() {
+        if !self.events.is_watched() {
             return;
         }
         let node = self.tree.get(id);
-        let event = Event {
-            dn: node.dn().clone(),
-            from,
-            to: node.state,
-            error,
-            delay,
-        };
-        self.subscribers.retain(|s| s.send(event.clone()).is_ok());
+        let mut event = Event::new(node.dn().clone(), from, node.state);
+        event.error = error;
+        event.delay = delay;
+        self.events.publish(event);
     }
 
-    /// A new subscriber first gets the current state of every node, then every transition.
-    fn on_subscribe(&mut self, events: mpsc::UnboundedSender<Event>) {
-        for id in self.tree.preorder(self.tree.root()) {
-            let node = self.tree.get(id);
-            let snapshot = Event {
-                dn: node.dn().clone(),
-                from: None,
-                to: node.state,
-                error: node.last_error.clone(),
-                delay: None,
-            };
-            if events.send(snapshot).is_err() {
-                return;
-            }
-        }
-        self.subscribers.push(events);
+    /// A new stream first gets the current state of every node, then every transition.
+    fn on_subscribe(&mut self, reply: oneshot::Sender<Subscription>) {
+        let snapshot = self
+            .tree
+            .preorder(self.tree.root())
+            .map(|id| {
+                let node = self.tree.get(id);
+                let mut event = Event::new(node.dn().clone(), None, node.state);
+                event.error = node.last_error.clone();
+                event
+            })
+            .collect();
+        let _ = reply.send(self.events.subscribe(snapshot));
     }
 
     /// Cancels the whole tree; the loop ends once every task has, or at the deadline.

@@ -180,12 +180,7 @@ fn node_status(
         stopping: node.running && node.is_cancelled(),
         restarts: node.restarts,
         last_error: node.last_error.clone(),
-        notes: node
-            .notes
-            .iter()
-            .flat_map(|n| n.iter())
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
+        notes: node.ctx.notes(),
         in_state: now.saturating_duration_since(node.since),
         index,
         end: index + 1,

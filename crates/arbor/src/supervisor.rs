@@ -7,6 +7,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::events::Publisher;
 use crate::message::{Link, Msg};
 use crate::processor::Processor;
 use crate::tree::Tree;
@@ -56,6 +57,8 @@ use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
 pub struct Supervisor {
     tx: mpsc::UnboundedSender<Msg>,
     end: Arc<End>,
+    /// How many event streams exist (the processor skips building events while none does).
+    streams: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// Where the processor leaves its results when it ends.
@@ -76,6 +79,7 @@ pub(crate) struct Config {
     pub(crate) backoff: Backoff,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) propagate_panics: bool,
+    pub(crate) event_capacity: usize,
 }
 
 impl Default for Builder {
@@ -85,6 +89,7 @@ impl Default for Builder {
                 backoff: Backoff::default(),
                 shutdown_timeout: Duration::from_secs(10),
                 propagate_panics: false,
+                event_capacity: 4096,
             },
         }
     }
@@ -113,6 +118,14 @@ impl Builder {
         self
     }
 
+    /// How many of the latest transitions the event streams keep for readers that fall behind
+    /// (default: 4096, shared by all streams). A stream further behind skips to a fresh
+    /// snapshot; see [`Events`]. At least 1.
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.config.event_capacity = capacity;
+        self
+    }
+
     /// Starts the processor on the current tokio runtime, and the root runnable under it.
     ///
     /// # Errors
@@ -128,10 +141,12 @@ impl Builder {
             tree: Mutex::new(None),
         });
         let link = Link::new(tx.clone(), runtime.clone());
-        let processor = Processor::new(Arc::new(root), self.config, link, rx, end.clone());
+        let events = Publisher::new(self.config.event_capacity);
+        let streams = events.streams();
+        let processor = Processor::new(Arc::new(root), self.config, link, rx, events, end.clone());
         let span = tracing::info_span!("supervisor");
         runtime.spawn(tracing::Instrument::instrument(processor.run(), span));
-        Ok(Supervisor { tx, end })
+        Ok(Supervisor { tx, end, streams })
     }
 }
 
@@ -197,9 +212,7 @@ impl Supervisor {
     /// Every state transition from now on, after a snapshot of the current states.
     /// See [`Events`].
     pub fn events(&self) -> Events {
-        let (events, rx) = mpsc::unbounded_channel();
-        let _ = self.tx.send(Msg::Subscribe { events });
-        Events { rx }
+        Events::subscribe(self.tx.clone(), self.streams.clone())
     }
 
     /// Cancels the whole tree, waits until every runnable has returned (or, after the shutdown

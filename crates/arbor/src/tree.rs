@@ -83,9 +83,9 @@ impl Tree {
     }
 
     /// Gives `id`, whose subtree has fully stopped, a new run: its descendants are removed
-    /// (each one's state is passed to `removed`) and its context is replaced; the new one is
+    /// (each one is passed to `removed`) and its context is replaced; the new one is
     /// cancelled from birth if the parent is (node invariant 4).
-    pub(crate) fn renew(&mut self, id: NodeId, removed: impl FnMut(NodeState)) {
+    pub(crate) fn renew(&mut self, id: NodeId, removed: impl FnMut(&Node)) {
         self.remove_descendants(id, removed);
         let node = self.get(id);
         let cancelled = node.parent.is_some_and(|p| self.get(p).is_cancelled());
@@ -93,7 +93,6 @@ impl Tree {
         ctx.register(id);
         let node = self.get_mut(id);
         node.ctx = ctx;
-        node.notes = None;
     }
 
     /// Adds a node for the run `ctx`, not running yet, as the last child of `parent`, in a
@@ -116,7 +115,6 @@ impl Tree {
             state: NodeState::New,
             since: now,
             last_error: None,
-            notes: None,
             restarts: 0,
             failures: 0,
             not_before: now,
@@ -243,14 +241,14 @@ impl Tree {
     }
 
     /// Removes every descendant of `id`, whose subtree has fully stopped (invariant 3).
-    fn remove_descendants(&mut self, id: NodeId, mut removed: impl FnMut(NodeState)) {
+    fn remove_descendants(&mut self, id: NodeId, mut removed: impl FnMut(&Node)) {
         debug_assert!(!self.get(id).subtree_active());
         let mut stack: Vec<NodeId> = self.children(id).collect();
         while let Some(this) = stack.pop() {
             stack.extend(self.children(this));
             let node = self.nodes.remove(this.index());
             debug_assert!(!node.running);
-            removed(node.state);
+            removed(&node);
             drop_node(node);
         }
         let node = self.get_mut(id);
@@ -336,7 +334,7 @@ pub(crate) mod tests {
         assert_eq!(tree.running(), 2, "root and b");
 
         let mut removed = Vec::new();
-        tree.renew(a, |s| removed.push(s));
+        tree.renew(a, |n| removed.push(n.state));
         assert_eq!(removed, [NodeState::Canceled]);
         assert_eq!(tree.children(a).count(), 0);
         assert_eq!(tree.children(root).collect::<Vec<_>>(), vec![a, b]);
