@@ -75,6 +75,8 @@ mod error;
 mod events;
 mod gc;
 mod group;
+#[cfg(feature = "invariants")]
+mod invariants;
 mod message;
 mod name;
 mod node;

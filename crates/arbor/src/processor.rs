@@ -120,6 +120,8 @@ impl Processor {
                 self.handle(msg);
             }
             self.collect_garbage();
+            #[cfg(feature = "invariants")]
+            crate::invariants::check(&self.tree, &self.summary, self.shutdown.is_some());
             if self.shutdown.is_some() && self.tree.running() == 0 {
                 break;
             }
