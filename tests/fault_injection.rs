@@ -79,31 +79,14 @@ fn runnables(
     deaths: &Arc<Deaths>,
     tracker: &Arc<Tracker>,
 ) -> Vec<Arc<dyn Runnable>> {
-    let mut built: Vec<Option<Arc<dyn Runnable>>> = vec![None; spec.len()];
-    // Children have higher indices than their parents: build from the back.
-    for i in (0..spec.len()).rev() {
-        let groups: Vec<Vec<(String, Arc<dyn Runnable>)>> = spec[i]
-            .groups
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|&c| (format!("n{c}"), built[c].clone().unwrap()))
-                    .collect()
-            })
-            .collect();
+    build(spec, |_, groups| {
         let (kills, deaths) = (kills.clone(), deaths.clone());
-        built[i] = Some(Arc::new(tracker.track(move |ctx: Context| {
+        Arc::new(tracker.track(move |ctx: Context| {
             let groups = groups.clone();
             let killed = kills.killed(ctx.dn().as_str());
             let deaths = deaths.clone();
             async move {
-                for group in groups {
-                    let mut g = Group::new();
-                    for (name, r) in group {
-                        g = g.add_shared(name, r);
-                    }
-                    ctx.run_group(g)?;
-                }
+                start(&ctx, groups)?;
                 ctx.signal(Signal::Healthy)?;
                 tokio::select! {
                     () = ctx.cancelled() => return Ok(()),
@@ -115,9 +98,45 @@ fn runnables(
                     Death::ReturnWithoutDone => Ok(()),
                 }
             }
-        })));
+        }))
+    })
+}
+
+/// A node's children, as groups of (name, runnable).
+type ChildGroups = Vec<Vec<(String, Arc<dyn Runnable>)>>;
+
+/// Builds the runnables of `spec`, each made by `node` from its index and its child groups.
+fn build(
+    spec: &[SpecNode],
+    mut node: impl FnMut(usize, ChildGroups) -> Arc<dyn Runnable>,
+) -> Vec<Arc<dyn Runnable>> {
+    let mut built: Vec<Option<Arc<dyn Runnable>>> = vec![None; spec.len()];
+    // Children have higher indices than their parents: build from the back.
+    for i in (0..spec.len()).rev() {
+        let groups = spec[i]
+            .groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|&c| (format!("n{c}"), built[c].clone().unwrap()))
+                    .collect()
+            })
+            .collect();
+        built[i] = Some(node(i, groups));
     }
     built.into_iter().map(Option::unwrap).collect()
+}
+
+/// Starts a node's child groups.
+fn start(ctx: &Context, groups: ChildGroups) -> Result<(), arbor::Error> {
+    for group in groups {
+        let mut g = Group::new();
+        for (name, r) in group {
+            g = g.add_shared(name, r);
+        }
+        ctx.run_group(g)?;
+    }
+    Ok(())
 }
 
 /// DNs of every node, by index.
@@ -299,20 +318,10 @@ fn hostile_runnables(
     tracker: &Arc<Tracker>,
     starts: &Arc<Starts>,
 ) -> Vec<Arc<dyn Runnable>> {
-    let mut built: Vec<Option<Arc<dyn Runnable>>> = vec![None; spec.len()];
-    for i in (0..spec.len()).rev() {
-        let groups: Vec<Vec<(String, Arc<dyn Runnable>)>> = spec[i]
-            .groups
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|&c| (format!("n{c}"), built[c].clone().unwrap()))
-                    .collect()
-            })
-            .collect();
+    build(spec, |i, groups| {
         let (kills, faults, starts) = (kills.clone(), faults.clone(), starts.clone());
         let slow_ms = slow[i];
-        built[i] = Some(Arc::new(tracker.track(move |ctx: Context| {
+        Arc::new(tracker.track(move |ctx: Context| {
             starts
                 .0
                 .lock()
@@ -321,13 +330,7 @@ fn hostile_runnables(
             let killed = kills.killed(ctx.dn().as_str());
             let faults = faults.clone();
             async move {
-                for group in groups {
-                    let mut g = Group::new();
-                    for (name, r) in group {
-                        g = g.add_shared(name, r);
-                    }
-                    ctx.run_group(g)?;
-                }
+                start(&ctx, groups)?;
                 ctx.signal(Signal::Healthy)?;
                 tokio::select! {
                     () = ctx.cancelled() => {
@@ -352,9 +355,8 @@ fn hostile_runnables(
                     .into()),
                 }
             }
-        })));
-    }
-    built.into_iter().map(Option::unwrap).collect()
+        }))
+    })
 }
 
 async fn hostile_scenario(
