@@ -6,23 +6,30 @@ use std::time::Duration;
 
 use arbor::NodeState;
 use arbor_etcd::{Alphabetical, Client, Error, MaxCount, Options, Scheduled};
-use common::etcd::free_port;
-use common::{supervise_job, Tracker, PATIENCE};
+use arbor_test_kit::{entered, expect, free_port, listener, shutdown, PortReservation};
+use common::{supervise_job, HostTracker};
 
-async fn unused_client() -> Client {
+/// The bound of the tests below that a dead endpoint is "not a hang": far above the client's
+/// timeouts (200 ms to connect, 500 ms a request), and tighter than the kit's generic deadline.
+const NO_HANG: Duration = Duration::from_secs(30);
+
+/// A client of a port where nobody listens, reserved while the client is used.
+async fn unused_client() -> (Client, PortReservation) {
     // Connecting does no I/O, so nothing needs to listen here for the checks below.
-    Client::connect([format!("http://127.0.0.1:{}", free_port())])
+    let port = free_port();
+    let client = Client::connect([format!("http://{}", port.addr())])
         .await
-        .expect("a well-formed endpoint")
+        .expect("a well-formed endpoint");
+    (client, port)
 }
 
 fn schedule(client: Client, ns: &str, host: &str, options: Options) -> Result<Scheduled, Error> {
-    Scheduled::new(client, ns, host, options, Tracker::new().inner(host))
+    Scheduled::new(client, ns, host, options, HostTracker::new().inner(host))
 }
 
 #[tokio::test]
 async fn malformed_namespaces_are_refused_with_the_rule_they_break() {
-    let client = unused_client().await;
+    let (client, _port) = unused_client().await;
     for (ns, says) in [
         ("", "must not be empty"),
         ("jobs", "must start with '/'"),
@@ -46,7 +53,7 @@ async fn malformed_namespaces_are_refused_with_the_rule_they_break() {
 
 #[tokio::test]
 async fn malformed_host_names_are_refused_with_the_rule_they_break() {
-    let client = unused_client().await;
+    let (client, _port) = unused_client().await;
     let long = "h".repeat(254);
     for (host, says) in [
         ("", "must not be empty"),
@@ -66,7 +73,7 @@ async fn malformed_host_names_are_refused_with_the_rule_they_break() {
 
 #[tokio::test]
 async fn strategies_for_zero_hosts_are_refused() {
-    let client = unused_client().await;
+    let (client, _port) = unused_client().await;
     let err = schedule(
         client.clone(),
         "/ns",
@@ -88,7 +95,7 @@ async fn strategies_for_zero_hosts_are_refused() {
 
 #[tokio::test]
 async fn zero_or_fractional_ttls_and_late_fencing_are_refused() {
-    let client = unused_client().await;
+    let (client, _port) = unused_client().await;
     let cases = [
         (Options::new().session_ttl(Duration::ZERO), "session_ttl"),
         (
@@ -142,19 +149,20 @@ async fn bad_endpoints_are_refused_when_connecting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_refusing_connections_at_start_is_a_death_not_a_hang() {
-    common::init_tracing();
-    // Nothing listens on this port: connections are refused.
-    let endpoint = format!("http://127.0.0.1:{}", free_port());
+    arbor_test_kit::init_tracing();
+    // Nothing listens on this port while it is reserved: connections are refused.
+    let port = free_port();
+    let endpoint = format!("http://{}", port.addr());
     let error = member_death(endpoint).await;
     assert!(error.contains("grant lease"), "{error}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_that_never_answers_at_start_is_a_death_by_timeout() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     // This listener accepts TCP connections (the kernel does, into its backlog) but never
     // speaks: without a timeout the first call would wait for ever.
-    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent = listener();
     let endpoint = format!("http://{}", silent.local_addr().expect("address"));
     let error = member_death(endpoint).await;
     assert!(
@@ -176,16 +184,10 @@ async fn member_death(endpoint: String) -> String {
     let job = schedule(client, "/test/unreachable", "h1", Options::new()).expect("valid job");
     let sup = supervise_job(job);
     let mut events = sup.events();
-    let died = tokio::time::timeout(PATIENCE, async {
-        loop {
-            let event = events.next().await.expect("the supervisor runs");
-            if event.dn.as_str() == "root.job.member" && event.to == NodeState::Dead {
-                break event;
-            }
-        }
-    })
-    .await
-    .expect("the member died instead of hanging");
+    let member_dead = expect(&mut events, entered("root.job.member", NodeState::Dead));
+    let died = tokio::time::timeout(NO_HANG, member_dead)
+        .await
+        .expect("the member died instead of hanging");
     let error = died.error.expect("a death carries its error").to_string();
 
     // Not joined, so not Healthy; and the work never started.
@@ -200,9 +202,8 @@ async fn member_death(endpoint: String) -> String {
     );
     assert!(status.get("root.job.placed.work").is_none());
 
-    let report = tokio::time::timeout(PATIENCE, sup.shutdown())
+    tokio::time::timeout(NO_HANG, shutdown(&sup))
         .await
         .expect("shutdown does not hang");
-    report.into_result().expect("clean shutdown");
     error
 }

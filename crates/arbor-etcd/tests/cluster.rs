@@ -6,8 +6,9 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host, Tracker, PATIENCE};
+use common::{start_host, HostTracker};
 use tokio::time::Instant;
 
 /// Longer than the other tests': fencing (at half of it) must not fire while the hosts move
@@ -16,27 +17,27 @@ const TTL: Duration = Duration::from_secs(4);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_member_in_use_keeps_placement_and_work_in_place() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let mut etcd = Etcd::cluster(3).await;
     let ns = "/test/cluster";
     // Every host starts on member 0. Kill a follower, not the raft leader: the subject here is
     // the client's failover, not etcd's own election.
     ensure_not_raft_leader(&etcd, 0).await;
 
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new().session_ttl(TTL).strategy(MaxCount(1));
     let mut hosts = Vec::new();
     for name in ["h1", "h2", "h3"] {
         hosts.push(start_host(etcd.endpoints(), ns, name, options.clone(), &tracker).await);
     }
     let runs = tracker
-        .wait("one host runs the job", PATIENCE, |r| r.running.len() == 1)
+        .wait("one host runs the job", DEADLINE, |r| r.running.len() == 1)
         .await;
     let holder = runs.running.iter().next().cloned().expect("one runner");
     let mut placement = None;
     for host in &mut hosts {
         let view = host
-            .wait_view("all joined and placed, on member 0", PATIENCE, |v| {
+            .wait_view("all joined and placed, on member 0", DEADLINE, |v| {
                 v.hosts.len() == 3 && v.placement.hosts == [holder.clone()]
             })
             .await;
@@ -51,7 +52,7 @@ async fn losing_the_member_in_use_keeps_placement_and_work_in_place() {
     // Each host renewed its lease after the kill, so on another member.
     for host in &mut hosts {
         let view = host
-            .wait_view("renewed its lease on another member", PATIENCE, |v| {
+            .wait_view("renewed its lease on another member", DEADLINE, |v| {
                 v.endpoint != etcd.endpoint(0)
                     && v.lease.is_some_and(|l| l.fresh_until > killed_at + TTL / 2)
             })
@@ -61,7 +62,7 @@ async fn losing_the_member_in_use_keeps_placement_and_work_in_place() {
     // Each host's watch follows again: a write made now reaches every view.
     let probe = common::put(&etcd.endpoint(1), &format!("{ns}/probe"), "after the kill").await;
     for host in &mut hosts {
-        host.wait_view("the watch delivers again", PATIENCE, |v| {
+        host.wait_view("the watch delivers again", DEADLINE, |v| {
             v.revision >= probe
         })
         .await;
@@ -97,7 +98,7 @@ async fn ensure_not_raft_leader(etcd: &Etcd, i: usize) {
     let mut raw = etcd_client::Client::connect([etcd.endpoint(i)], None)
         .await
         .expect("raw client");
-    let status = tokio::time::timeout(PATIENCE, raw.status())
+    let status = tokio::time::timeout(DEADLINE, raw.status())
         .await
         .expect("etcd answers")
         .expect("status");
@@ -112,7 +113,7 @@ async fn ensure_not_raft_leader(etcd: &Etcd, i: usize) {
         .find(|m| m.id() != me)
         .expect("another member")
         .id();
-    tokio::time::timeout(PATIENCE, raw.move_leader(other))
+    tokio::time::timeout(DEADLINE, raw.move_leader(other))
         .await
         .expect("etcd answers")
         .expect("move leader");

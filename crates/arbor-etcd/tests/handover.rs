@@ -6,15 +6,16 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{Alphabetical, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host_with, Tracker, PATIENCE};
+use common::{start_host_with, HostTracker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_starts() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let etcd = Etcd::single().await;
     let ns = "/test/handover";
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new()
         .session_ttl(Duration::from_secs(2))
         .strategy(Alphabetical(1));
@@ -30,12 +31,12 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
     )
     .await;
     tracker
-        .wait("host-b runs the job", PATIENCE, |r| {
+        .wait("host-b runs the job", DEADLINE, |r| {
             r.running.contains("host-b")
         })
         .await;
     let first = old
-        .wait_view("host-b holds a token", PATIENCE, |v| v.token.is_some())
+        .wait_view("host-b holds a token", DEADLINE, |v| v.token.is_some())
         .await
         .token
         .expect("token");
@@ -50,7 +51,7 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
     )
     .await;
     let runs = tracker
-        .wait("host-a takes the job over", PATIENCE, |r| {
+        .wait("host-a takes the job over", DEADLINE, |r| {
             r.running.len() == 1 && r.running.contains("host-a")
         })
         .await;
@@ -60,7 +61,7 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
     );
     assert_eq!(runs.starts.get("host-b"), Some(&1));
     let second = new
-        .wait_view("host-a holds a token", PATIENCE, |v| v.token.is_some())
+        .wait_view("host-a holds a token", DEADLINE, |v| v.token.is_some())
         .await
         .token
         .expect("token");
@@ -68,7 +69,7 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
         second > first,
         "fencing tokens must grow: {first:?} then {second:?}"
     );
-    old.wait_view("host-b gave its token up", PATIENCE, |v| v.token.is_none())
+    old.wait_view("host-b gave its token up", DEADLINE, |v| v.token.is_none())
         .await;
 
     new.stop().await;

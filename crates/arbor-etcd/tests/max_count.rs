@@ -6,15 +6,16 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host, Tracker, PATIENCE};
+use common::{start_host, HostTracker};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_count_runs_on_two_hosts_and_a_new_host_moves_nothing() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let etcd = Etcd::single().await;
     let ns = "/test/max_count";
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new()
         .session_ttl(Duration::from_secs(2))
         .strategy(MaxCount(2));
@@ -25,12 +26,12 @@ async fn max_count_runs_on_two_hosts_and_a_new_host_moves_nothing() {
     }
 
     let runs = tracker
-        .wait("two hosts run the job", PATIENCE, |r| r.running.len() == 2)
+        .wait("two hosts run the job", DEADLINE, |r| r.running.len() == 2)
         .await;
     let mut placed = Vec::new();
     for host in &mut hosts {
         let view = host
-            .wait_view("the placement names the two runners", PATIENCE, |v| {
+            .wait_view("the placement names the two runners", DEADLINE, |v| {
                 v.placement.hosts.len() == 2 && v.hosts.len() == 3
             })
             .await;
@@ -50,7 +51,7 @@ async fn max_count_runs_on_two_hosts_and_a_new_host_moves_nothing() {
     let mut joined_at = 0;
     for host in &mut hosts {
         let view = host
-            .wait_view("everyone sees the fourth host", PATIENCE, |v| {
+            .wait_view("everyone sees the fourth host", DEADLINE, |v| {
                 v.hosts.len() == 4 && v.lease.is_some()
             })
             .await;
@@ -59,7 +60,7 @@ async fn max_count_runs_on_two_hosts_and_a_new_host_moves_nothing() {
     // The elected host has decided on a view that includes the fourth host: had the strategy
     // wanted a change, it would have been written by now.
     let leader = hosts[0]
-        .wait_view("a leader is observed", PATIENCE, |v| v.leader.is_some())
+        .wait_view("a leader is observed", DEADLINE, |v| v.leader.is_some())
         .await
         .leader
         .expect("a leader");
@@ -68,7 +69,7 @@ async fn max_count_runs_on_two_hosts_and_a_new_host_moves_nothing() {
         .position(|h| h.name == leader)
         .expect("leader is a host");
     hosts[at]
-        .wait_view("the leader decided on the new host", PATIENCE, |v| {
+        .wait_view("the leader decided on the new host", DEADLINE, |v| {
             v.decided >= joined_at
         })
         .await;

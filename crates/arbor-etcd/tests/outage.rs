@@ -6,16 +6,17 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host, Tracker, PATIENCE};
+use common::{start_host, HostTracker};
 
 const TTL: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_stop_the_work_when_etcd_is_gone_and_resume_when_it_is_back() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let mut etcd = Etcd::single().await;
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new().session_ttl(TTL).strategy(MaxCount(1));
     let mut hosts = Vec::new();
     for name in ["h1", "h2", "h3"] {
@@ -31,7 +32,7 @@ async fn hosts_stop_the_work_when_etcd_is_gone_and_resume_when_it_is_back() {
         );
     }
     tracker
-        .wait("one host runs the job", PATIENCE, |r| r.running.len() == 1)
+        .wait("one host runs the job", DEADLINE, |r| r.running.len() == 1)
         .await;
 
     etcd.kill(0).await;
@@ -55,11 +56,11 @@ async fn hosts_stop_the_work_when_etcd_is_gone_and_resume_when_it_is_back() {
 
     etcd.restart(0).await;
     let runs = tracker
-        .wait("the job runs again", PATIENCE, |r| r.running.len() == 1)
+        .wait("the job runs again", DEADLINE, |r| r.running.len() == 1)
         .await;
     let holder = runs.running.iter().next().cloned().expect("one runner");
     for host in &mut hosts {
-        host.wait_view("the hosts agree again", PATIENCE, |v| {
+        host.wait_view("the hosts agree again", DEADLINE, |v| {
             v.hosts.len() == 3 && v.placement.hosts == [holder.clone()]
         })
         .await;

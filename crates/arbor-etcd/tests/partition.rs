@@ -6,24 +6,25 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host, Tracker, PATIENCE};
+use common::{start_host, HostTracker};
 
 const TTL: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_holder_stops_before_its_lease_expires_and_the_work_moves() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let mut etcd = Etcd::cluster(3).await;
     let ns = "/test/partition";
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new().session_ttl(TTL).strategy(MaxCount(1));
 
     // The isolated host knows member 0 only, and starts first, so that it gets the work.
     let mut isolated =
         start_host(vec![etcd.endpoint(0)], ns, "h1", options.clone(), &tracker).await;
     tracker
-        .wait("h1 runs the job", PATIENCE, |r| r.running.contains("h1"))
+        .wait("h1 runs the job", DEADLINE, |r| r.running.contains("h1"))
         .await;
     let mut others = Vec::new();
     for name in ["h2", "h3"] {
@@ -39,7 +40,7 @@ async fn a_cut_off_holder_stops_before_its_lease_expires_and_the_work_moves() {
         );
     }
     for host in &mut others {
-        host.wait_view("joined and sees h1 placed", PATIENCE, |v| {
+        host.wait_view("joined and sees h1 placed", DEADLINE, |v| {
             v.hosts.len() == 3 && v.placement.hosts == ["h1"]
         })
         .await;
@@ -61,7 +62,7 @@ async fn a_cut_off_holder_stops_before_its_lease_expires_and_the_work_moves() {
     let view = isolated.view.borrow().clone();
     assert!(!view.is_running(), "h1 still holds a token: {view}");
     for host in &mut others {
-        host.wait_view("h1 is gone from the namespace", PATIENCE, |v| {
+        host.wait_view("h1 is gone from the namespace", DEADLINE, |v| {
             !v.hosts.contains(&"h1".to_owned()) && v.placement.hosts.len() == 1
         })
         .await;
@@ -72,7 +73,7 @@ async fn a_cut_off_holder_stops_before_its_lease_expires_and_the_work_moves() {
     }
     // h1 cannot reach etcd to leave; its supervisor still stops cleanly.
     isolated
-        .wait_view("h1 knows it is not a fresh member", PATIENCE, |v| {
+        .wait_view("h1 knows it is not a fresh member", DEADLINE, |v| {
             !v.is_fresh(tokio::time::Instant::now())
         })
         .await;

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use arbor::{Context, Signal};
 use arbor_etcd::{Lease, MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::PATIENCE;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -50,7 +50,7 @@ fn options() -> Options {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_restarted_under_the_same_name_waits_for_its_frozen_predecessor() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let etcd = Etcd::single().await;
     let endpoint = etcd.endpoint(0);
     let (reader, writer) = std::io::pipe().expect("a pipe");
@@ -181,7 +181,7 @@ fn holder() {
 }
 
 async fn hold(who: String, endpoint: String) {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let label = who.clone();
     let inner = move |ctx: Context| {
         let who = label.clone();
@@ -283,7 +283,7 @@ async fn signal(child: &Child, sig: &str) {
 }
 
 async fn exit(child: &mut Child) -> ExitStatus {
-    tokio::time::timeout(PATIENCE, child.wait())
+    tokio::time::timeout(DEADLINE, child.wait())
         .await
         .expect("the holder exits once its stdin is closed")
         .expect("wait for the holder")
@@ -373,7 +373,7 @@ impl Events {
 
     /// Waits for an event at index `from` or later that `want` accepts; returns its index.
     async fn wait(&mut self, what: &str, from: usize, want: impl Fn(&Event) -> bool) -> usize {
-        let deadline = Instant::now() + PATIENCE;
+        let deadline = Instant::now() + DEADLINE;
         loop {
             if let Some(at) = self.log.iter().skip(from).position(&want) {
                 return from + at;
@@ -381,7 +381,7 @@ impl Events {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(event)) => self.log.push(event),
                 Ok(None) => panic!("{what}: the holders' output ended: {:#?}", self.log),
-                Err(_) => panic!("{what}: not within {PATIENCE:?}: {:#?}", self.log),
+                Err(_) => panic!("{what}: not within {DEADLINE:?}: {:#?}", self.log),
             }
         }
     }
@@ -389,7 +389,7 @@ impl Events {
     /// Reads every event up to the end of the output (all holders have exited).
     async fn drain(&mut self) {
         loop {
-            match tokio::time::timeout(PATIENCE, self.rx.recv()).await {
+            match tokio::time::timeout(DEADLINE, self.rx.recv()).await {
                 Ok(Some(event)) => self.log.push(event),
                 Ok(None) => return,
                 Err(_) => panic!("the holders' output did not end: {:#?}", self.log),

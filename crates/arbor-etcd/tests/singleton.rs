@@ -6,16 +6,17 @@ mod common;
 use std::time::Duration;
 
 use arbor_etcd::{MaxCount, Options};
+use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::{start_host, Tracker, PATIENCE};
+use common::{start_host, HostTracker};
 
 const TTL: Duration = Duration::from_secs(2);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn singleton_moves_to_another_host_when_its_holder_stops_and_never_runs_twice() {
-    common::init_tracing();
+    arbor_test_kit::init_tracing();
     let etcd = Etcd::single().await;
-    let tracker = Tracker::new();
+    let tracker = HostTracker::new();
     let options = Options::new().session_ttl(TTL).strategy(MaxCount(1));
     let mut hosts = Vec::new();
     for name in ["h1", "h2", "h3"] {
@@ -32,11 +33,11 @@ async fn singleton_moves_to_another_host_when_its_holder_stops_and_never_runs_tw
     }
 
     let runs = tracker
-        .wait("one host runs the job", PATIENCE, |r| r.running.len() == 1)
+        .wait("one host runs the job", DEADLINE, |r| r.running.len() == 1)
         .await;
     let holder = runs.running.iter().next().cloned().expect("one runner");
     for host in &mut hosts {
-        host.wait_view("all three hosts joined", PATIENCE, |v| v.hosts.len() == 3)
+        host.wait_view("all three hosts joined", DEADLINE, |v| v.hosts.len() == 3)
             .await;
     }
 
@@ -59,7 +60,7 @@ async fn singleton_moves_to_another_host_when_its_holder_stops_and_never_runs_tw
     assert_ne!(new_holder, holder);
     for host in &mut hosts {
         let view = host
-            .wait_view("the placement names the new holder", PATIENCE, |v| {
+            .wait_view("the placement names the new holder", DEADLINE, |v| {
                 v.placement.hosts == [new_holder.clone()] && !v.hosts.contains(&holder)
             })
             .await;
@@ -69,7 +70,7 @@ async fn singleton_moves_to_another_host_when_its_holder_stops_and_never_runs_tw
         let want = format!("[{new_holder}]@{}", view.placement.revision);
         let running = format!("[{new_holder}]");
         let status = host
-            .wait_status("the status shows the new holder", PATIENCE, |s| {
+            .wait_status("the status shows the new holder", DEADLINE, |s| {
                 s.get("root.job").is_some_and(|job| {
                     job.notes.get("placement") == Some(&want)
                         && job.notes.get("running") == Some(&running)

@@ -4,15 +4,15 @@ mod common;
 
 use std::sync::Arc;
 
-use arbor::{Context, Group, NodeState, Signal, Supervisor};
+use arbor::{Group, NodeState};
 use arbor_grpc::{Incoming, Listen, Shutdown, Supervised};
+use arbor_test_kit::*;
 use common::*;
-use tokio::sync::Notify;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn port_in_use_is_a_death_retried_until_the_port_frees() {
-    let blocker = std::net::TcpListener::bind(loopback()).expect("bound a free port");
+    let blocker = listener();
     let addr = blocker.local_addr().expect("an address");
     let (slow, _control) = slow_service();
     let server = grpc_server(slow).listen(addr);
@@ -20,7 +20,7 @@ async fn port_in_use_is_a_death_retried_until_the_port_frees() {
     let mut events = sup.events();
 
     for _ in 0..2 {
-        let dead = expect(&mut events, is("root.grpc", NodeState::Dead)).await;
+        let dead = expect(&mut events, entered("root.grpc", NodeState::Dead)).await;
         let error = dead.error.expect("a death has a reason");
         assert!(
             error.contains(&addr.to_string()),
@@ -38,10 +38,7 @@ async fn port_in_use_is_a_death_retried_until_the_port_frees() {
         restarts >= Some(2),
         "restarted after each death: {restarts:?}"
     );
-    sup.shutdown()
-        .await
-        .into_result()
-        .expect("a clean shutdown");
+    shutdown(&sup).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,8 +50,8 @@ async fn a_server_that_stops_by_itself_is_a_death_and_is_restarted() {
     let sup = supervise(server);
     let mut events = sup.events();
     for _ in 0..2 {
-        expect(&mut events, is("root.grpc", NodeState::Healthy)).await;
-        let dead = expect(&mut events, is("root.grpc", NodeState::Dead)).await;
+        expect(&mut events, entered("root.grpc", NodeState::Healthy)).await;
+        let dead = expect(&mut events, entered("root.grpc", NodeState::Dead)).await;
         let error = dead.error.expect("a death has a reason");
         assert!(
             error.starts_with("serving on 127.0.0.1:"),
@@ -62,53 +59,33 @@ async fn a_server_that_stops_by_itself_is_a_death_and_is_restarted() {
         );
         assert!(error.ends_with("the protocol broke"), "says why: {error}");
     }
-    sup.shutdown()
-        .await
-        .into_result()
-        .expect("a clean shutdown");
+    shutdown(&sup).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_serves_again_on_its_prebound_listener() {
-    let listener = std::net::TcpListener::bind(loopback()).expect("bound a free port");
-    let addr = listener.local_addr().expect("an address");
+    let prebound = listener();
+    let addr = prebound.local_addr().expect("an address");
     let (slow, mut control) = slow_service();
-    let server = grpc_server(slow).listen(Listen::listener(listener));
+    let server = grpc_server(slow).listen(Listen::listener(prebound));
     // `root.grpc` shares a group with `root.trigger`, which dies when the test says so.
-    let kill = Arc::new(Notify::new());
+    let kills = Kills::new();
+    let trigger = Arc::new(worker(&kills));
     let sup = {
-        let (server, kill) = (server.clone(), kill.clone());
-        Supervisor::builder()
-            .backoff(fast_backoff())
-            .propagate_panics(true)
-            .spawn(move |ctx: Context| {
-                let (server, kill) = (server.clone(), kill.clone());
-                async move {
-                    let trigger = move |ctx: Context| {
-                        let kill = kill.clone();
-                        async move {
-                            ctx.signal(Signal::Healthy)?;
-                            tokio::select! {
-                                () = kill.notified() => anyhow::bail!("killed by the test"),
-                                () = ctx.cancelled() => Ok(()),
-                            }
-                        }
-                    };
-                    ctx.run_group(Group::new().add("grpc", server).add("trigger", trigger))?;
-                    ctx.signal(Signal::Healthy)?;
-                    ctx.cancelled().await;
-                    Ok(())
-                }
-            })
-            .expect("a valid backoff, inside a runtime")
+        let server = server.clone();
+        supervise_group(move || {
+            Group::new()
+                .add("grpc", server.clone())
+                .add_shared("trigger", trigger.clone())
+        })
     };
     let mut events = sup.events();
     assert_eq!(serving(&mut events, &server).await, addr);
     let channel = connect(addr).await;
     assert_eq!(check(channel.clone(), "").await, Ok(ServingStatus::Serving));
 
-    kill.notify_one();
-    expect(&mut events, is("root.grpc", NodeState::Canceled)).await;
+    kills.kill("root.trigger");
+    expect(&mut events, entered("root.grpc", NodeState::Canceled)).await;
     assert_eq!(serving(&mut events, &server).await, addr);
 
     // A new connection to the same listener reaches the new run, and RPCs work.
@@ -118,8 +95,5 @@ async fn a_restarted_server_serves_again_on_its_prebound_listener() {
     assert_eq!(hold(channel).await, Ok(()));
     assert_eq!(control.next().await, Handler::Started);
     assert_eq!(control.next().await, Handler::Finished);
-    sup.shutdown()
-        .await
-        .into_result()
-        .expect("a clean shutdown");
+    shutdown(&sup).await;
 }

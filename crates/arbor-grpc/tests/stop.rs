@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use arbor::NodeState;
 use arbor_grpc::StopMode;
+use arbor_test_kit::DEADLINE;
 use common::*;
 use tonic_health::pb::health_check_response::ServingStatus;
 

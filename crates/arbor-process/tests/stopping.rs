@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use arbor::{Backoff, Context, Group, NodeState, Signal};
 use arbor_process::Regex;
+use arbor_test_kit::*;
 use common::*;
-use tokio::sync::Notify;
 
 fn ready_line() -> Regex {
     Regex::new("^ready$").expect("a valid pattern")
@@ -40,13 +40,13 @@ async fn cancellation_sends_sigterm_which_the_program_can_handle() {
     let cmd = sh(script)
         .current_dir(dir.path())
         .ready_on_line(ready_line());
-    let sup = supervise(root_with("polite", cmd), fast_backoff());
+    let sup = supervisor_with(root_running("polite", cmd), fast_backoff());
     let mut events = sup.events();
-    expect_state(&mut events, "root.polite", NodeState::Healthy).await;
+    expect(&mut events, entered("root.polite", NodeState::Healthy)).await;
     let pid = read_pid(&dir.path().join("pid")).await;
 
-    shutdown(sup).await;
-    expect_state(&mut events, "root.polite", NodeState::Canceled).await;
+    shutdown(&sup).await;
+    expect(&mut events, entered("root.polite", NodeState::Canceled)).await;
     let marker = std::fs::read_to_string(dir.path().join("marker")).expect("the TERM trap ran");
     assert_eq!(marker, "term\n");
     assert!(!alive(pid), "reaped before the run returned");
@@ -60,14 +60,14 @@ async fn a_program_that_ignores_sigterm_is_killed_after_the_grace_period() {
         .current_dir(dir.path())
         .ready_on_line(ready_line())
         .grace_period(Duration::from_millis(300));
-    let sup = supervise(root_with("stubborn", cmd), fast_backoff());
+    let sup = supervisor_with(root_running("stubborn", cmd), fast_backoff());
     let mut events = sup.events();
-    expect_state(&mut events, "root.stubborn", NodeState::Healthy).await;
+    expect(&mut events, entered("root.stubborn", NodeState::Healthy)).await;
     let pid = read_pid(&dir.path().join("pid")).await;
     assert!(ignores_term(pid), "the program really ignores SIGTERM");
 
-    shutdown(sup).await;
-    expect_state(&mut events, "root.stubborn", NodeState::Canceled).await;
+    shutdown(&sup).await;
+    expect(&mut events, entered("root.stubborn", NodeState::Canceled)).await;
     assert!(!alive(pid), "killed and reaped before the run returned");
 }
 
@@ -78,15 +78,15 @@ async fn no_grandchild_survives_a_shutdown() {
         .current_dir(dir.path())
         .ready_on_line(ready_line())
         .grace_period(Duration::from_secs(5));
-    let sup = supervise(root_with("parent", cmd), fast_backoff());
+    let sup = supervisor_with(root_running("parent", cmd), fast_backoff());
     let mut events = sup.events();
-    expect_state(&mut events, "root.parent", NodeState::Healthy).await;
+    expect(&mut events, entered("root.parent", NodeState::Healthy)).await;
     let grandchild = read_pid(&dir.path().join("grandchild")).await;
     assert!(alive(grandchild) && ignores_term(grandchild));
 
     // The shell dies of the SIGTERM; the grandchild ignores it and is SIGKILLed with the
     // rest of the group once its parent has exited.
-    shutdown(sup).await;
+    shutdown(&sup).await;
     wait_gone(grandchild).await;
 }
 
@@ -97,45 +97,33 @@ async fn no_grandchild_survives_a_group_restart() {
         .current_dir(dir.path())
         .ready_on_line(ready_line());
     // A group sibling that dies when the test says so.
-    let crash = Arc::new(Notify::new());
-    let sibling = {
-        let crash = crash.clone();
-        move |ctx: Context| {
-            let crash = crash.clone();
-            async move {
-                ctx.signal(Signal::Healthy)?;
-                tokio::select! {
-                    () = ctx.cancelled() => Ok(()),
-                    () = crash.notified() => anyhow::bail!("sibling crashed"),
-                }
-            }
-        }
-    };
+    let kills = Kills::new();
+    let sibling = Arc::new(worker(&kills));
     let root = move |ctx: Context| {
         let (cmd, sibling) = (cmd.clone(), sibling.clone());
         async move {
-            ctx.run_group(Group::new().add("proc", cmd).add("sibling", sibling))?;
+            ctx.run_group(Group::new().add("proc", cmd).add_shared("sibling", sibling))?;
             ctx.signal(Signal::Healthy)?;
             ctx.signal(Signal::Done)?;
             Ok(())
         }
     };
-    let sup = supervise(root, fast_backoff());
+    let sup = supervisor_with(root, fast_backoff());
     let mut events = sup.events();
-    expect_state(&mut events, "root.proc", NodeState::Healthy).await;
+    expect(&mut events, entered("root.proc", NodeState::Healthy)).await;
     let first = read_pid(&dir.path().join("grandchild")).await;
     assert!(alive(first));
 
-    // A stored permit: the sibling crashes as soon as it waits, if it is not waiting yet.
-    crash.notify_one();
-    expect_state(&mut events, "root.proc", NodeState::Canceled).await;
+    // A kill is kept: the sibling crashes as soon as it waits, if it is not waiting yet.
+    kills.kill("root.sibling");
+    expect(&mut events, entered("root.proc", NodeState::Canceled)).await;
     wait_gone(first).await;
     // The group restarts, with a new grandchild.
-    expect_state(&mut events, "root.proc", NodeState::Healthy).await;
+    expect(&mut events, entered("root.proc", NodeState::Healthy)).await;
     let second = read_pid(&dir.path().join("grandchild")).await;
     assert_ne!(first, second);
     assert!(alive(second));
-    shutdown(sup).await;
+    shutdown(&sup).await;
     wait_gone(second).await;
 }
 
@@ -148,13 +136,13 @@ async fn no_grandchild_survives_its_parent_exiting_by_itself() {
         .initial(Duration::from_secs(600))
         .max_interval(Duration::from_secs(600))
         .randomization(0.0);
-    let sup = supervise(root_with("leaky", cmd), slow);
+    let sup = supervisor_with(root_running("leaky", cmd), slow);
     let mut events = sup.events();
-    let dead = expect_state(&mut events, "root.leaky", NodeState::Dead).await;
+    let dead = expect(&mut events, entered("root.leaky", NodeState::Dead)).await;
     assert!(error_of(&dead).contains("exited with code 1"));
     let grandchild = read_pid(&dir.path().join("grandchild")).await;
     wait_gone(grandchild).await;
-    shutdown(sup).await;
+    shutdown(&sup).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,9 +169,9 @@ async fn a_dropped_run_kills_its_process_group() {
             Ok(())
         }
     };
-    let sup = supervise(root, fast_backoff());
+    let sup = supervisor_with(root, fast_backoff());
     let mut events = sup.events();
-    expect_state(&mut events, "root", NodeState::Healthy).await;
+    expect(&mut events, entered("root", NodeState::Healthy)).await;
     let leader = read_pid(&dir.path().join("pid")).await;
     let grandchild = read_pid(&dir.path().join("grandchild")).await;
     let abort = tokio::time::timeout(DEADLINE, run_rx.recv())
@@ -193,5 +181,5 @@ async fn a_dropped_run_kills_its_process_group() {
     abort.abort();
     wait_gone(leader).await;
     wait_gone(grandchild).await;
-    shutdown(sup).await;
+    shutdown(&sup).await;
 }

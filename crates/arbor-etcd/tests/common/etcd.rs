@@ -1,20 +1,28 @@
-//! A real etcd on loopback for tests: own temporary data directory, free ports, killed on drop.
+//! A real etcd on loopback for tests: own temporary data directory, reserved ports, killed on
+//! drop.
 //!
 //! The binary is `etcd` from `PATH` (Debian: `apt-get install etcd-server`), or `$ETCD_BIN`.
 //! A member is ready when its log says it serves client requests; no polling.
+//!
+//! Its ports must be known before it starts (every member lists every peer), so they are
+//! reserved with the kit's [`free_port`]: held for the life of the cluster, and etcd (a Go
+//! program, binding with `SO_REUSEADDR`) binds them through the reservation. A member killed by
+//! a test restarts on ports nobody could take meanwhile. What a reservation cannot exclude (a
+//! stranger binding the same number on purpose) makes a member fail with "address already in
+//! use"; a new cluster then starts again on fresh ports, up to [`ATTEMPTS`] times.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
 
+use arbor_test_kit::{free_port, PortReservation, DEADLINE};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-/// How long a member may take to start serving.
-const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How many times a new cluster is started, on fresh ports each time, when a member finds one
+/// of its ports in use.
+const ATTEMPTS: usize = 3;
 
 /// One etcd cluster of one or more members, all on 127.0.0.1.
 pub struct Etcd {
@@ -28,12 +36,15 @@ struct Member {
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
+    /// The client and peer ports, reserved while the cluster lives.
+    _ports: [PortReservation; 2],
 }
 
-/// A port nobody listens on now: bind port 0, note what the kernel chose, let it go.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("local address").port()
+/// Why a member did not start serving.
+struct NotServing {
+    /// It exited because one of its ports was in use: fresh ports may do.
+    port_in_use: bool,
+    message: String,
 }
 
 fn binary() -> String {
@@ -48,20 +59,39 @@ impl Etcd {
 
     /// A cluster of `n` members, started together; returns when every one serves.
     pub async fn cluster(n: usize) -> Etcd {
+        let mut attempt = 1;
+        loop {
+            match Self::start(n).await {
+                Ok(etcd) => return etcd,
+                Err(failed) if failed.port_in_use && attempt < ATTEMPTS => {
+                    eprintln!(
+                        "{}\nstarting the cluster again, on fresh ports",
+                        failed.message
+                    );
+                    attempt += 1;
+                }
+                Err(failed) => panic!("{}", failed.message),
+            }
+        }
+    }
+
+    /// One attempt of [`cluster`](Self::cluster).
+    async fn start(n: usize) -> Result<Etcd, NotServing> {
         let dir = tempfile::Builder::new()
             .prefix("arbor-etcd-test")
             .tempdir()
             .expect("create a temporary directory");
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let ports: Vec<[PortReservation; 2]> = (0..n).map(|_| [free_port(), free_port()]).collect();
         let initial_cluster = ports
             .iter()
             .enumerate()
-            .map(|(i, (_, peer))| format!("m{i}=http://127.0.0.1:{peer}"))
+            .map(|(i, [_, peer])| format!("m{i}=http://127.0.0.1:{}", peer.port()))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("arbor-test-{}", ports[0].0);
+        let token = format!("arbor-test-{}", ports[0][0].port());
         let mut members = Vec::with_capacity(n);
-        for (i, (client, peer)) in ports.iter().enumerate() {
+        for (i, reserved) in ports.into_iter().enumerate() {
+            let [client, peer] = [reserved[0].port(), reserved[1].port()];
             let name = format!("m{i}");
             let client_url = format!("http://127.0.0.1:{client}");
             let peer_url = format!("http://127.0.0.1:{peer}");
@@ -97,6 +127,7 @@ impl Etcd {
                 client_url,
                 args,
                 child: None,
+                _ports: reserved,
             });
         }
         let mut etcd = Etcd { members, _dir: dir };
@@ -106,9 +137,9 @@ impl Etcd {
             ready.push(etcd.spawn(i));
         }
         for (i, rx) in ready.into_iter().enumerate() {
-            etcd.wait_ready(i, rx).await;
+            etcd.wait_ready(i, rx).await?;
         }
-        etcd
+        Ok(etcd)
     }
 
     /// The client URLs of every member, in member order.
@@ -132,7 +163,9 @@ impl Etcd {
     /// Starts member `i` again with the same data directory and ports; returns when it serves.
     pub async fn restart(&mut self, i: usize) {
         let rx = self.spawn(i);
-        self.wait_ready(i, rx).await;
+        if let Err(failed) = self.wait_ready(i, rx).await {
+            panic!("{}", failed.message);
+        }
     }
 
     fn spawn(&mut self, i: usize) -> mpsc::UnboundedReceiver<()> {
@@ -176,23 +209,35 @@ impl Etcd {
                     let _ = file.write_all(b"\n").await;
                 }
             }
+            // The log is complete on disk before `rx` ends (with this task).
+            if let Some(file) = file.as_mut() {
+                let _ = file.flush().await;
+            }
         });
         rx
     }
 
-    async fn wait_ready(&mut self, i: usize, mut rx: mpsc::UnboundedReceiver<()>) {
+    async fn wait_ready(
+        &mut self,
+        i: usize,
+        mut rx: mpsc::UnboundedReceiver<()>,
+    ) -> Result<(), NotServing> {
         let member = &self.members[i];
-        match tokio::time::timeout(START_TIMEOUT, rx.recv()).await {
-            Ok(Some(())) => {}
-            Ok(None) | Err(_) => {
+        match tokio::time::timeout(DEADLINE, rx.recv()).await {
+            Ok(Some(())) => Ok(()),
+            outcome => {
+                let exited = matches!(outcome, Ok(None));
                 let log = std::fs::read_to_string(&member.log).unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(30).collect();
-                panic!(
-                    "etcd member {} did not start serving on {} within {START_TIMEOUT:?}; log tail:\n{}",
-                    member.name,
-                    member.client_url,
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                );
+                Err(NotServing {
+                    port_in_use: exited && log.contains("address already in use"),
+                    message: format!(
+                        "etcd member {} did not start serving on {} within {DEADLINE:?}; log tail:\n{}",
+                        member.name,
+                        member.client_url,
+                        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                    ),
+                })
             }
         }
     }

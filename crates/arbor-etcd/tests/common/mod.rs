@@ -1,5 +1,5 @@
-//! Shared by the etcd tests: a real etcd (see `etcd.rs`), hosts under supervisors, and an
-//! inner runnable that records who runs it.
+//! Shared by the etcd tests, on top of `arbor-test-kit`: a real etcd (see `etcd.rs`), hosts
+//! under supervisors, and an inner runnable that records which hosts run it.
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this module
 
@@ -9,12 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor::{Backoff, Context, Runnable, Signal, Supervisor};
+use arbor::{Context, Group, Runnable, Signal, Supervisor};
 use arbor_etcd::{Client, Options, Scheduled, View};
+use arbor_test_kit::{fast_backoff, root_with, shutdown, DEADLINE};
 use tokio::sync::watch;
-
-/// Every test waits at most this long for one expected state.
-pub const PATIENCE: Duration = Duration::from_secs(30);
 
 /// Who runs the work, as the inner runnables report it: updated on every start and stop.
 #[derive(Debug, Clone, Default)]
@@ -27,15 +25,16 @@ pub struct Runs {
     pub starts: BTreeMap<String, u32>,
 }
 
-/// Records runs of the inner runnable of every host.
+/// Records runs of the inner runnable of every host: which hosts run the work, where the kit's
+/// `Tracker` records which DNs run in one tree.
 #[derive(Clone)]
-pub struct Tracker {
+pub struct HostTracker {
     runs: Arc<watch::Sender<Runs>>,
 }
 
-impl Tracker {
+impl HostTracker {
     pub fn new() -> Self {
-        Tracker {
+        HostTracker {
             runs: Arc::new(watch::Sender::new(Runs::default())),
         }
     }
@@ -109,13 +108,6 @@ pub struct Host {
     pub view: watch::Receiver<View>,
 }
 
-/// A supervisor backoff that keeps tests short.
-pub fn test_backoff() -> Backoff {
-    Backoff::default()
-        .initial(Duration::from_millis(100))
-        .max_interval(Duration::from_secs(2))
-}
-
 /// A client of `endpoints` with timeouts short enough for tests.
 pub async fn client(endpoints: Vec<String>) -> Client {
     Client::builder(endpoints)
@@ -132,7 +124,7 @@ pub async fn start_host(
     ns: &str,
     name: &str,
     options: Options,
-    tracker: &Tracker,
+    tracker: &HostTracker,
 ) -> Host {
     start_host_with(endpoints, ns, name, options, tracker.inner(name)).await
 }
@@ -156,21 +148,13 @@ pub async fn start_host_with(
     }
 }
 
-/// A supervisor whose root runs `job` as its child `job` (so its DN is `root.job`).
+/// A supervisor whose root runs `job` as its child `job` (so its DN is `root.job`), restarted
+/// with the kit's fast backoff.
 pub fn supervise_job(job: Scheduled) -> Supervisor {
-    Supervisor::builder()
-        .backoff(test_backoff())
-        .propagate_panics(true)
-        .spawn(move |ctx: Context| {
-            let job = job.clone();
-            async move {
-                ctx.run("job", job)?;
-                ctx.signal(Signal::Healthy)?;
-                ctx.cancelled().await;
-                Ok(())
-            }
-        })
-        .expect("supervisor")
+    arbor_test_kit::supervisor_with(
+        root_with(move || Group::new().add("job", job.clone())),
+        fast_backoff(),
+    )
 }
 
 impl Host {
@@ -226,8 +210,7 @@ impl Host {
 
     /// Shuts the supervisor down and checks that it stopped cleanly.
     pub async fn stop(self) {
-        let report = self.sup.shutdown().await;
-        report.into_result().expect("clean shutdown");
+        shutdown(&self.sup).await;
     }
 }
 
@@ -236,7 +219,7 @@ pub async fn mod_revision(endpoint: &str, key: &str) -> i64 {
     let mut raw = etcd_client::Client::connect([endpoint], None)
         .await
         .expect("raw client");
-    let resp = tokio::time::timeout(PATIENCE, raw.get(key, None))
+    let resp = tokio::time::timeout(DEADLINE, raw.get(key, None))
         .await
         .expect("etcd answers")
         .expect("get");
@@ -248,17 +231,9 @@ pub async fn put(endpoint: &str, key: &str, value: &str) -> i64 {
     let mut raw = etcd_client::Client::connect([endpoint], None)
         .await
         .expect("raw client");
-    let resp = tokio::time::timeout(PATIENCE, raw.put(key, value, None))
+    let resp = tokio::time::timeout(DEADLINE, raw.put(key, value, None))
         .await
         .expect("etcd answers")
         .expect("put");
     resp.header().expect("header").revision()
-}
-
-/// Logs to the test output when `RUST_LOG` is set.
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
 }

@@ -1,5 +1,6 @@
-//! Shared by the integration tests: a tiny gRPC service written by hand (no protoc), a tree
-//! around the server under test, a real tonic client, and waits with deadlines.
+//! Shared by the integration tests, on top of `arbor-test-kit`: a tiny gRPC service written by
+//! hand (no protoc), a tree around the server under test, and a real tonic client, waiting
+//! within the kit's deadline.
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part
 
@@ -9,8 +10,9 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use arbor::{Backoff, Context, Event, Events, NodeState, Signal, Supervisor};
+use arbor::{Events, Group, NodeState, Supervisor};
 use arbor_grpc::{GrpcServer, Serve, Supervised};
+use arbor_test_kit::{assert_clean, entered, expect, fast_backoff, loopback, root_with, DEADLINE};
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 use tonic::body::Body;
@@ -23,9 +25,6 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_prost::ProstCodec;
-
-/// Long enough for anything on a loaded 2-core machine; a test waiting this long has failed.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// The full name of the test service.
 pub const SLOW: &str = "arbor.test.Slow";
@@ -172,60 +171,24 @@ pub fn grpc_server(slow: SlowService) -> GrpcServer {
     GrpcServer::new(Server::builder().add_service(slow)).health_for(SLOW)
 }
 
-pub fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-/// Restarts after exactly 50 ms, so a failing node retries quickly and predictably.
-pub fn fast_backoff() -> Backoff {
-    Backoff::default()
-        .initial(Duration::from_millis(50))
-        .max_interval(Duration::from_millis(50))
-        .multiplier(1.0)
-        .randomization(0.0)
-}
-
 /// A tree whose root runs `server` as `root.grpc`.
 pub fn supervise<S: Serve>(server: Supervised<S>) -> Supervisor {
-    let sup = Supervisor::builder()
+    supervise_group(move || Group::new().add("grpc", server.clone()))
+}
+
+/// A tree whose root runs the group that `make` builds, restarted with the kit's fast backoff.
+pub fn supervise_group(make: impl Fn() -> Group + Send + Sync + 'static) -> Supervisor {
+    arbor_test_kit::builder()
         .backoff(fast_backoff())
         // Far above any drain deadline in the tests: a stuck node shows up in the report.
         .shutdown_timeout(Duration::from_secs(30))
-        .propagate_panics(true)
-        .spawn(move |ctx: Context| {
-            let server = server.clone();
-            async move {
-                ctx.run("grpc", server)?;
-                ctx.signal(Signal::Healthy)?;
-                ctx.cancelled().await;
-                Ok(())
-            }
-        });
-    sup.expect("a valid backoff, inside a runtime")
-}
-
-/// The next event that `want` accepts, within the deadline.
-pub async fn expect(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event {
-    let hit = async {
-        loop {
-            let event = events.next().await.expect("the supervisor stopped");
-            if want(&event) {
-                break event;
-            }
-        }
-    };
-    timeout(DEADLINE, hit)
-        .await
-        .expect("no matching event before the deadline")
-}
-
-pub fn is(dn: &'static str, to: NodeState) -> impl Fn(&Event) -> bool {
-    move |e| e.dn.as_str() == dn && e.to == to
+        .spawn(root_with(make))
+        .expect("a valid backoff, inside a runtime")
 }
 
 /// Waits until `root.grpc` is Healthy, and returns the address it serves on.
 pub async fn serving(events: &mut Events, server: &Supervised<GrpcServer>) -> SocketAddr {
-    expect(events, is("root.grpc", NodeState::Healthy)).await;
+    expect(events, entered("root.grpc", NodeState::Healthy)).await;
     server
         .local_addr()
         .borrow()
@@ -290,8 +253,7 @@ pub async fn finished(shutdown: tokio::task::JoinHandle<arbor::ShutdownReport>) 
         .await
         .expect("the shutdown did not finish before the deadline")
         .expect("the shutdown task ran");
-    assert!(report.stuck.is_empty(), "stuck nodes: {:?}", report.stuck);
-    report.into_result().expect("a clean shutdown");
+    assert_clean(report);
 }
 
 /// A tonic server with the test service on a free loopback port, under a supervisor, serving,

@@ -1,16 +1,14 @@
-//! Helpers shared by the test binaries: waiting on events, files and `/proc`, with deadlines.
+//! Helpers of the subprocess tests, on top of `arbor-test-kit`: shell scripts, a root for one
+//! command, and waits on files and `/proc`, within the kit's deadline.
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
-use arbor::{Backoff, Context, Event, Events, NodeState, Runnable, Signal, Supervisor};
+use arbor::{Context, Event, Runnable, Signal};
 use arbor_process::Command;
+use arbor_test_kit::DEADLINE;
 use tokio::time::timeout;
-
-/// Generous: these deadlines only bound a test that is already failing.
-pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Between two looks at something outside the process (a file, `/proc`): polling a real
 /// resource, always inside a deadline.
@@ -21,16 +19,8 @@ pub fn sh(script: &str) -> Command {
     Command::new("sh").arg("-c").arg(script)
 }
 
-/// A backoff fast enough for tests, exact (no randomization).
-pub fn fast_backoff() -> Backoff {
-    Backoff::default()
-        .initial(Duration::from_millis(50))
-        .max_interval(Duration::from_millis(200))
-        .randomization(0.0)
-}
-
-/// A root that starts `cmd` as its child `name`, then is Done.
-pub fn root_with(name: &'static str, cmd: Command) -> impl Runnable {
+/// A root whose only child `name` runs `cmd`; the root itself is then Done (the child runs on).
+pub fn root_running(name: &'static str, cmd: Command) -> impl Runnable {
     move |ctx: Context| {
         let cmd = cmd.clone();
         async move {
@@ -40,38 +30,6 @@ pub fn root_with(name: &'static str, cmd: Command) -> impl Runnable {
             Ok(())
         }
     }
-}
-
-/// A supervisor over `root`, with the fast backoff and panics propagated.
-pub fn supervise(root: impl Runnable, backoff: Backoff) -> Supervisor {
-    Supervisor::builder()
-        .backoff(backoff)
-        .propagate_panics(true)
-        .spawn(root)
-        .expect("valid settings inside a runtime")
-}
-
-/// The next event that `want` accepts, or a panic naming `what` at the deadline.
-pub async fn expect(events: &mut Events, what: &str, want: impl Fn(&Event) -> bool) -> Event {
-    let hit = async {
-        loop {
-            let event = events.next().await.expect("the event stream ended");
-            if want(&event) {
-                break event;
-            }
-        }
-    };
-    timeout(DEADLINE, hit)
-        .await
-        .unwrap_or_else(|_| panic!("no event {what} before the deadline"))
-}
-
-/// The next transition of `dn` into `to`.
-pub async fn expect_state(events: &mut Events, dn: &str, to: NodeState) -> Event {
-    expect(events, &format!("{dn} -> {to:?}"), |e| {
-        e.dn.as_str() == dn && e.to == to
-    })
-    .await
 }
 
 /// The error text of an event, or "" if it has none.
@@ -136,19 +94,4 @@ pub async fn wait_gone(pid: u32) {
     timeout(DEADLINE, gone)
         .await
         .unwrap_or_else(|_| panic!("process {pid} is still running after the deadline"));
-}
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("a bound address").port()
-}
-
-/// Shuts down and checks that every runnable returned in time.
-pub async fn shutdown(sup: Supervisor) {
-    let report = timeout(DEADLINE, sup.shutdown())
-        .await
-        .expect("shutdown finished before the deadline");
-    assert!(report.stuck.is_empty(), "stuck nodes: {:?}", report.stuck);
-    report.into_result().expect("a clean shutdown");
 }
