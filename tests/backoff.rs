@@ -2,13 +2,11 @@
 //! the node that died, and never cut short by a cancellation.
 //! Time is paused, so delays are read exactly from the events and from tokio's clock.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor::{Backoff, Context, Group, NodeState, Runnable, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]

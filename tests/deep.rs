@@ -2,12 +2,10 @@
 //! shuts down and is dropped, with no walk that recurses once per level and with memory linear
 //! in the node count (each node stores its own name, not its whole DN).
 
-mod common;
-
 use std::sync::Arc;
 
 use arbor::{Context, NodeState, Runnable, Signal};
-use common::*;
+use arbor_test_kit::*;
 
 const LEVELS: usize = 100_000;
 

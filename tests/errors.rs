@@ -1,13 +1,9 @@
 //! Every misuse of design §3 returns its error, logs a line with the DN, and aborts nothing.
 
-mod common;
-
-use std::io::Write;
 use std::sync::Arc;
 
 use arbor::{Backoff, Context, Error, Group, NodeState, Signal, Supervisor};
-use common::*;
-use parking_lot::Mutex;
+use arbor_test_kit::*;
 use tokio::sync::mpsc;
 
 /// Runs `probe` as the root's only run (it may misuse its context) and collects what it sends.
@@ -139,41 +135,9 @@ async fn children_after_healthy_or_done_are_refused() {
     sup.shutdown().await.into_result().unwrap();
 }
 
-/// Collects formatted log output, to check that each misuse is logged with its DN.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    /// Captures this thread's log lines until the guard is dropped (the tests run on a
-    /// current-thread runtime, so every runnable logs on this thread).
-    fn install() -> (Captured, tracing::subscriber::DefaultGuard) {
-        let logs = Captured::default();
-        let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        (logs, tracing::subscriber::set_default(subscriber))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8(self.0.lock().clone()).expect("log lines are UTF-8")
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn illegal_signals_error_log_and_kill_the_node() {
-    let (logs, _default) = Captured::install();
+    let mut logs = Logs::capture();
 
     let (tx, mut results) = mpsc::unbounded_channel();
     let tx_twice = tx.clone();
@@ -222,19 +186,20 @@ async fn illegal_signals_error_log_and_kill_the_node() {
     assert!(back.dn == "root.twice" || back.dn == "root.early");
     sup.shutdown().await.into_result().unwrap();
 
-    let logs = logs.text();
+    let lines = logs.received();
     for dn in ["root.twice", "root.early"] {
         assert!(
-            logs.lines()
-                .any(|l| l.contains("illegal signal") && l.contains(dn)),
-            "no log line for {dn}:\n{logs}"
+            lines
+                .iter()
+                .any(|l| l.message.contains("illegal signal") && l.dn.as_deref() == Some(dn)),
+            "no log line for {dn}: {lines:#?}"
         );
     }
 }
 
 #[tokio::test(start_paused = true)]
 async fn rejected_calls_are_logged_with_the_dn() {
-    let (logs, _default) = Captured::install();
+    let mut logs = Logs::capture();
     let (sup, mut results) = with_root(|ctx, tx| {
         tx.send(ctx.run("Bad", serve))?;
         ctx.signal(Signal::Healthy)?;
@@ -243,12 +208,12 @@ async fn rejected_calls_are_logged_with_the_dn() {
     .await;
     assert!(results.recv().await.unwrap().is_err());
     sup.shutdown().await.into_result().unwrap();
-    let logs = logs.text();
+    let lines = logs.received();
     assert!(
-        logs.lines().any(|l| l.contains("rejected children")
-            && l.contains("dn=root")
-            && l.contains("\"Bad\"")),
-        "{logs}"
+        lines.iter().any(|l| l.message.contains("rejected children")
+            && l.dn.as_deref() == Some("root")
+            && l.field("error").is_some_and(|e| e.contains("\"Bad\""))),
+        "{lines:#?}"
     );
 }
 

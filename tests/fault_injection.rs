@@ -9,14 +9,12 @@
 //!    DN starts sooner than one backoff after its previous start. The invariant walker checks
 //!    the processor's books after every batch.
 
-mod common;
-
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbor::{Context, Group, Runnable, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 use parking_lot::Mutex;
 use proptest::prelude::*;
 

@@ -1,11 +1,9 @@
 //! Groups: a member's death cancels its siblings (and their subtrees), and all restart.
 
-mod common;
-
 use std::sync::Arc;
 
 use arbor::{Context, Group, NodeState, Runnable, Signal};
-use common::*;
+use arbor_test_kit::*;
 
 /// A root running the group {a, b} of tracked workers, settled with both Healthy.
 async fn pair(kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> (arbor::Supervisor, arbor::Events) {

@@ -3,8 +3,6 @@
 //! once hung or panicked: the processor survives, the node's run is a death, every handle call
 //! gets an answer.
 
-mod common;
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +12,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use arbor::{Backoff, Context, Group, NodeState, RunFuture, Runnable, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 
 /// An error whose `Display` panics or fails, and whose `Drop` may panic.
 struct Nasty {

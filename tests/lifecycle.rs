@@ -1,12 +1,10 @@
 //! Done nodes keep their children; the root's own death restarts the root.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor::{Context, Group, NodeState, Runnable, Signal};
-use common::*;
+use arbor_test_kit::*;
 
 #[tokio::test(start_paused = true)]
 async fn done_node_keeps_its_children_running_and_is_not_restarted() {

@@ -1,12 +1,10 @@
 //! A panic is a death; with `propagate_panics` it stops the supervisor and surfaces from `wait`.
 
-mod common;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor::{Context, Error, Group, NodeState, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 
 #[tokio::test(start_paused = true)]
 async fn panic_is_a_death_and_the_node_restarts() {

@@ -1,12 +1,10 @@
 //! Misbehaving runnables next to a healthy group do not stop it from serving and co-restarting.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbor::{Backoff, Context, Group, NodeState, Runnable, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 
 /// Signals Healthy twice, ignores the error, and serves on until the supervisor stops it.
 async fn misuser(ctx: Context) -> anyhow::Result<()> {
@@ -23,8 +21,13 @@ async fn quitter(ctx: Context) -> anyhow::Result<()> {
 }
 
 /// Starts children as fast as it can, then gives up (a death), and on each restart starts again.
+/// It stops when told to (ignoring cancellation is `stubborn`'s part): a run still spawning at
+/// the shutdown deadline would rightly be named stuck.
 async fn spawner(ctx: Context) -> anyhow::Result<()> {
     for i in 0..2_000 {
+        if ctx.is_cancelled() {
+            return Ok(());
+        }
         ctx.run(format!("c{i}"), |ctx: Context| async move {
             ctx.signal(Signal::Healthy)?;
             ctx.cancelled().await;

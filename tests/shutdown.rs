@@ -1,12 +1,10 @@
 //! Shutdown ends every runnable; one that ignores cancellation is reported and aborted.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use arbor::{Context, Group, NodeState, Signal, Supervisor};
-use common::*;
+use arbor_test_kit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_of_a_32767_node_tree_ends_every_runnable() {

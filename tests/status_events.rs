@@ -1,11 +1,9 @@
 //! Status renders as an indented tree and as JSON; events start with a snapshot.
 
-mod common;
-
 use std::sync::Arc;
 
 use arbor::{Context, Group, NodeState, Signal};
-use common::*;
+use arbor_test_kit::*;
 
 #[tokio::test(start_paused = true)]
 async fn status_shows_each_node_as_text_and_json() {

@@ -40,13 +40,15 @@ pub async fn expect(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event
                 skipped.pop_front();
                 dropped += 1;
             }
-            skipped.push_back(event.to_string());
+            // Kept as is (cheap: the DN is shared) and formatted only on a timeout: formatting
+            // every skipped event would cost the depth of its DN each time.
+            skipped.push_back(event);
         }
     };
     match tokio::time::timeout(DEADLINE, hit).await {
         Ok(event) => event,
         Err(_) => {
-            let skipped: Vec<String> = skipped.into_iter().collect();
+            let skipped: Vec<String> = skipped.iter().map(Event::to_string).collect();
             panic!(
                 "no matching event before the deadline; skipped {} event(s), the last ones:\n{}",
                 dropped + skipped.len(),
@@ -82,22 +84,22 @@ pub async fn until_status(
     events: &mut Events,
     check: impl Fn(&Status) -> bool,
 ) -> Status {
-    let mut last = None;
     let wait = async {
         loop {
             let status = sup.status().await;
             if check(&status) {
                 break status;
             }
-            last = Some(status.to_string());
             events.next().await.expect("event stream ended");
         }
     };
     match tokio::time::timeout(DEADLINE, wait).await {
         Ok(status) => status,
+        // Formatted only now: a tree's text costs its size, on every event it would be
+        // quadratic.
         Err(_) => panic!(
-            "status never matched before the deadline; last seen:\n{}",
-            last.unwrap_or_default()
+            "status never matched before the deadline; now:\n{}",
+            sup.status().await
         ),
     }
 }
