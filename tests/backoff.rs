@@ -20,7 +20,7 @@ async fn consecutive_deaths_wait_longer_and_healthy_resets_the_wait() {
         let kills = kills.clone();
         move |ctx: Context| {
             let run = runs.fetch_add(1, Ordering::SeqCst) + 1;
-            let killed = kills.killed(ctx.dn().as_str());
+            let killed = kills.killed(&ctx.dn().to_string());
             async move {
                 if run != 5 {
                     anyhow::bail!("failing run {run}");

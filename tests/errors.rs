@@ -92,7 +92,7 @@ async fn duplicates_and_empty_groups_are_rejected_and_start_nothing() {
     for want in ["dup", "dup", "twin"] {
         match results.recv().await.unwrap() {
             Err(Error::DuplicateName { parent, name }) => {
-                assert_eq!((parent.as_str(), name.as_str()), ("root", want));
+                assert_eq!((parent.to_string().as_str(), name.as_str()), ("root", want));
             }
             other => panic!("expected DuplicateName for {want}, got {other:?}"),
         }

@@ -81,7 +81,7 @@ fn runnables(
         let (kills, deaths) = (kills.clone(), deaths.clone());
         Arc::new(tracker.track(move |ctx: Context| {
             let groups = groups.clone();
-            let killed = kills.killed(ctx.dn().as_str());
+            let killed = kills.killed(&ctx.dn().to_string());
             let deaths = deaths.clone();
             async move {
                 start(&ctx, groups)?;
@@ -90,7 +90,7 @@ fn runnables(
                     () = ctx.cancelled() => return Ok(()),
                     () = killed => {}
                 }
-                match deaths.0.lock().remove(ctx.dn().as_str()).unwrap() {
+                match deaths.0.lock().remove(&ctx.dn().to_string()).unwrap() {
                     Death::Error => anyhow::bail!("injected error"),
                     Death::Panic => panic!("injected panic"),
                     Death::ReturnWithoutDone => Ok(()),
@@ -325,7 +325,7 @@ fn hostile_runnables(
                 .lock()
                 .push((ctx.dn().to_string(), tokio::time::Instant::now()));
             let groups = groups.clone();
-            let killed = kills.killed(ctx.dn().as_str());
+            let killed = kills.killed(&ctx.dn().to_string());
             let faults = faults.clone();
             async move {
                 start(&ctx, groups)?;

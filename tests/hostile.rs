@@ -198,7 +198,7 @@ async fn a_runnable_whose_drop_panics_is_removed_and_the_tree_goes_on() {
     let parent = {
         let (kills, drops) = (kills.clone(), drops.clone());
         move |ctx: Context| {
-            let killed = kills.killed(ctx.dn().as_str());
+            let killed = kills.killed(&ctx.dn().to_string());
             let drops = drops.clone();
             async move {
                 ctx.run("child", BombRunnable { drops })?;

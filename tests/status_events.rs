@@ -81,17 +81,17 @@ async fn a_new_stream_starts_with_the_current_state_of_every_node() {
     let first = events.next().await.unwrap();
     let second = events.next().await.unwrap();
     assert_eq!(
-        (first.dn.as_str(), first.from, first.to),
+        (first.dn.to_string().as_str(), first.from, first.to),
         ("root", None, NodeState::Healthy)
     );
     assert_eq!(
-        (second.dn.as_str(), second.from, second.to),
+        (second.dn.to_string().as_str(), second.from, second.to),
         ("root.w", None, NodeState::Healthy)
     );
     kills.kill("root.w");
     let next = events.next().await.unwrap();
     assert_eq!(
-        (next.dn.as_str(), next.from, next.to),
+        (next.dn.to_string().as_str(), next.from, next.to),
         ("root.w", Some(NodeState::Healthy), NodeState::Dead)
     );
     assert_eq!(
@@ -233,7 +233,7 @@ async fn a_parent_restart_reports_its_children_removed() {
         move || {
             let kills = kills.clone();
             Group::new().add("parent", move |ctx: Context| {
-                let killed = kills.killed(ctx.dn().as_str());
+                let killed = kills.killed(&ctx.dn().to_string());
                 async move {
                     ctx.run("child", |ctx: Context| async move {
                         ctx.signal(Signal::Healthy)?;

@@ -104,10 +104,7 @@ async fn leaf_healthy(events: &mut arbor::Events, snapshot_ok: bool) {
             .await
             .expect("an event in time")
             .expect("events open");
-        if e.dn.as_str() == "root.leaf"
-            && e.to == NodeState::Healthy
-            && (snapshot_ok || e.from.is_some())
-        {
+        if e.dn == "root.leaf" && e.to == NodeState::Healthy && (snapshot_ok || e.from.is_some()) {
             return;
         }
     }

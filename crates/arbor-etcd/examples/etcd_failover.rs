@@ -142,7 +142,7 @@ async fn work_healthy(sup: &Supervisor) -> anyhow::Result<()> {
     let mut events = sup.events(); // a snapshot of every node first, then each transition
     tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(event) = events.next().await {
-            if event.dn.as_str() == "root.singleton.placed.work" && event.to == NodeState::Healthy {
+            if event.dn == "root.singleton.placed.work" && event.to == NodeState::Healthy {
                 return Ok(());
             }
         }

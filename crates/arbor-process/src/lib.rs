@@ -116,7 +116,7 @@
 //! });
 //! let mut events = sup.events();
 //! while let Some(event) = events.next().await {
-//!     if event.dn.as_str() == "root.server" && event.to == NodeState::Healthy {
+//!     if event.dn == "root.server" && event.to == NodeState::Healthy {
 //!         break;
 //!     }
 //! }

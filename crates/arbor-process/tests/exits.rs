@@ -22,9 +22,7 @@ async fn a_crashing_program_is_restarted_with_backoff_and_its_exit_code_reported
         assert!(error.contains("exited with code 3"), "{error}");
         pids.push(pid_in(error));
         let restart = expect(&mut events, |e| {
-            e.dn.as_str() == "root.crasher"
-                && e.from == Some(NodeState::Dead)
-                && e.to == NodeState::New
+            e.dn == "root.crasher" && e.from == Some(NodeState::Dead) && e.to == NodeState::New
         })
         .await;
         let delay = restart.delay.expect("a restart carries its delay");

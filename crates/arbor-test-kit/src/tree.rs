@@ -100,7 +100,7 @@ impl Tracker {
         let tracker = self.clone();
         let runnable = Arc::new(runnable);
         move |ctx: Context| {
-            let guard = tracker.enter(ctx.dn().as_str());
+            let guard = tracker.enter(&ctx.dn().to_string());
             let run = runnable.run(ctx);
             async move {
                 let _guard = guard;
@@ -195,7 +195,7 @@ impl Kills {
 pub fn worker(kills: &Arc<Kills>) -> impl Runnable {
     let kills = kills.clone();
     move |ctx: Context| {
-        let killed = kills.killed(ctx.dn().as_str());
+        let killed = kills.killed(&ctx.dn().to_string());
         async move {
             ctx.signal(Signal::Healthy)?;
             tokio::select! {
@@ -216,7 +216,7 @@ pub fn binary(depth: u32, kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> Arc<dyn
     let kills = kills.clone();
     Arc::new(tracker.track(move |ctx: Context| {
         let child = child.clone();
-        let killed = kills.killed(ctx.dn().as_str());
+        let killed = kills.killed(&ctx.dn().to_string());
         async move {
             ctx.run_group(
                 Group::new()

@@ -96,9 +96,8 @@ impl Phase {
 /// hashing; a node that starts many switches to a set.
 enum ChildNames {
     Few(Vec<Dn>),
-    // Boxed so that every context pays for a Vec, not for the rare set. The key's hash is its
-    // name, which never changes (the lint sees the DN's lazily joined string).
-    #[allow(clippy::box_collection, clippy::mutable_key_type)]
+    // Boxed so that every context pays for a Vec, not for the rare set.
+    #[allow(clippy::box_collection)]
     Many(Box<HashSet<ByName>>),
 }
 
@@ -133,7 +132,6 @@ impl ChildNames {
         match self {
             ChildNames::Few(dns) if dns.len() < FEW_CHILDREN => dns.push(dn),
             ChildNames::Few(dns) => {
-                #[allow(clippy::mutable_key_type)]
                 let mut set: HashSet<ByName> = dns.drain(..).map(ByName).collect();
                 set.insert(ByName(dn));
                 *self = ChildNames::Many(Box::new(set));

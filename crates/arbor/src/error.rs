@@ -101,7 +101,7 @@ impl std::fmt::Display for DnList<'_> {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            f.write_str(dn.as_str())?;
+            write!(f, "{dn}")?;
         }
         Ok(())
     }

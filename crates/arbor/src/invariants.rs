@@ -118,7 +118,6 @@ fn check_group(tree: &Tree, id: NodeId) {
     panic!("invariant: {}'s group is not a ring", node.dn());
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -39,7 +39,8 @@ pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
 /// Stored as the node's own name and a link to its parent's DN, so a tree's DNs take memory in
 /// proportion to its node count, however deep it is (a chain of 100,000 levels would otherwise
 /// hold five billion bytes of names). Cheap to clone (one reference count); compares, hashes,
-/// orders and prints as the joined string. The root is always `root`.
+/// orders and prints as the joined string, without building it: compare with `dn == "root.api"`,
+/// and make the string with `to_string()` where one is needed. The root is always `root`.
 ///
 /// # Examples
 ///
@@ -65,8 +66,6 @@ struct Segment {
     name: Cow<'static, str>,
     parent: Option<Dn>,
     depth: u32,
-    /// The joined string, made the first time [`Dn::as_str`] asks for it.
-    joined: OnceLock<Box<str>>,
 }
 
 impl Drop for Segment {
@@ -95,7 +94,6 @@ impl Dn {
             name: Cow::Borrowed(Self::ROOT),
             parent: None,
             depth: 0,
-            joined: OnceLock::new(),
         }))
     }
 
@@ -106,17 +104,7 @@ impl Dn {
             name: name.into(),
             parent: Some(self.clone()),
             depth: self.0.depth.saturating_add(1),
-            joined: OnceLock::new(),
         }))
-    }
-
-    /// The whole DN as a string slice. Built on first use and kept with this DN (and its
-    /// clones), so it costs memory in proportion to the depth; comparisons with a string
-    /// (`dn == "root.api"`) and `Display` need no such string.
-    pub fn as_str(&self) -> &str {
-        self.0
-            .joined
-            .get_or_init(|| self.to_string().into_boxed_str())
     }
 
     /// The last component: the node's own name.
@@ -161,9 +149,6 @@ impl Dn {
 
 impl fmt::Display for Dn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(joined) = self.0.joined.get() {
-            return f.write_str(joined);
-        }
         let mut first = true;
         self.each_down(|name| {
             if !std::mem::take(&mut first) {
@@ -314,7 +299,6 @@ mod tests {
             dn = dn.child("n".repeat(64));
         }
         assert_eq!(dn.depth(), 10);
-        assert_eq!(dn.as_str().len(), 4 + 10 * 65);
         assert_eq!(dn.to_string().len(), 4 + 10 * 65);
         assert_eq!(dn.name(), "n".repeat(64));
     }
@@ -322,7 +306,7 @@ mod tests {
     #[test]
     fn dn_parts() {
         let dn = Dn::root().child("api").child("listener");
-        assert_eq!(dn.as_str(), "root.api.listener");
+        assert_eq!(dn.to_string(), "root.api.listener");
         assert_eq!(dn, "root.api.listener");
         assert_ne!(dn, "root.api");
         assert_ne!(dn, "root.api.listener.x");
