@@ -199,6 +199,14 @@ async fn a_cancelled_backoff_is_still_owed() {
         );
         assert_eq!(tracker.entries(dn), 2, "{dn}: a cancelled wait never ran");
     }
+    let status = sup.status().await;
+    for dn in ["root.a", "root.b", "root.slow"] {
+        assert_eq!(
+            status.get(dn).unwrap().restarts,
+            1,
+            "{dn}: a restart counts when the runnable is entered, not when it is scheduled"
+        );
+    }
 
     sup.shutdown().await.into_result().unwrap();
     tracker.assert_never_two_at_once();
