@@ -27,6 +27,8 @@ use arbor::{Context, Signal};
 use arbor_etcd::{Lease, MaxCount, Options};
 use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
+use nix::sys::signal::Signal as Unix;
+use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -67,7 +69,7 @@ async fn a_host_restarted_under_the_same_name_waits_for_its_frozen_predecessor()
         .await;
     let old_lease = events.log[joined].lease();
 
-    signal(&old, "-STOP").await;
+    signal(&old, Unix::SIGSTOP).await;
     // Stands in for the frozen process's renewals, so that its lease outlives the freeze
     // however slow this machine is to start the second process: the case under test is a
     // frozen holder whose lease is alive (one whose lease expired was fenced first, see
@@ -112,7 +114,7 @@ async fn a_host_restarted_under_the_same_name_waits_for_its_frozen_predecessor()
         events.log
     );
 
-    signal(&old, "-CONT").await;
+    signal(&old, Unix::SIGCONT).await;
     let woke = events.log.len();
     // The old process renews its own lease again: it is awake. Past its fencing deadline, it
     // fences itself and releases its claim, and the new process takes over; or, if a renewal
@@ -272,14 +274,10 @@ fn spawn_holder(who: &str, endpoint: &str, out: &std::io::PipeWriter) -> Child {
         .expect("start a holder process")
 }
 
-async fn signal(child: &Child, sig: &str) {
-    let pid = child.id().expect("the holder runs").to_string();
-    let status = Command::new("kill")
-        .args([sig, &pid])
-        .status()
-        .await
-        .expect("run kill");
-    assert!(status.success(), "kill {sig} {pid}: {status}");
+async fn signal(child: &Child, sig: Unix) {
+    let pid = child.id().expect("the holder runs");
+    let pid = Pid::from_raw(i32::try_from(pid).expect("a pid fits in i32"));
+    nix::sys::signal::kill(pid, sig).unwrap_or_else(|err| panic!("kill {sig} {pid}: {err}"));
 }
 
 async fn exit(child: &mut Child) -> ExitStatus {
