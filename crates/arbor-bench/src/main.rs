@@ -5,14 +5,20 @@
 //!
 //! ```text
 //! --runtime multi|current|both   runtimes to measure on (default both)
-//! --tests spawn,restart,idle     what to measure (default all three; floor also accepted)
+//! --tests spawn,restart,idle     what to measure (default all three; floor and soak also accepted)
 //! --floor                        also measure the bare-tokio floor under restart latency
 //! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
 //! --reps 200                     restart repetitions (default 200)
 //! --big 14                       depth of the healthy subtree beside the restart group
 //! --idle-secs 10                 idle window (default 10)
 //! --idle-depth 14                depth of the idle tree (default 14: 32,767 nodes)
+//! --soak-restarts 1000000        restarts per soak shape (default 10^6; tests soak, not default)
+//! --soak-every 100000            RSS sample interval (default a tenth of --soak-restarts)
+//! --soak-shapes leaf,group,parent  soak shapes (default all three)
 //! ```
+//!
+//! `--tests soak` runs the memory soak (see `arbor_bench::soak`): after its `RESULT` lines it
+//! prints a Markdown table of RSS per shape and mark.
 //!
 //! Output: `RESULT rt=<runtime> <anchor name>=<value> <unit>`, three decimals. Every
 //! measurement runs in a fresh process (this binary re-executed with `--child`), as the
@@ -29,6 +35,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use arbor_bench::report::{Line, Metric};
 use arbor_bench::runtime::RuntimeKind;
+use arbor_bench::soak::{self, Shape};
 use arbor_bench::{floor, idle, restart, spawn};
 
 /// One measurement, run in a process of its own.
@@ -52,6 +59,11 @@ enum Job {
     Floor {
         reps: usize,
     },
+    Soak {
+        shape: Shape,
+        restarts: u64,
+        every: u64,
+    },
 }
 
 impl Job {
@@ -67,6 +79,11 @@ impl Job {
             } => vec!["restart_big".into(), s(&reps), s(&big)],
             Job::Idle { depth, secs } => vec!["idle".into(), s(&depth), s(&secs)],
             Job::Floor { reps } => vec!["floor".into(), s(&reps)],
+            Job::Soak {
+                shape,
+                restarts,
+                every,
+            } => vec!["soak".into(), shape.name().into(), s(&restarts), s(&every)],
         }
     }
 
@@ -99,6 +116,14 @@ impl Job {
             Some("floor") => Job::Floor {
                 reps: usize::try_from(num(1)?)?,
             },
+            Some("soak") => Job::Soak {
+                shape: args
+                    .get(1)
+                    .with_context(|| format!("job {args:?}: shape missing"))?
+                    .parse()?,
+                restarts: num(2)?,
+                every: num(3)?,
+            },
             _ => bail!("unknown job {args:?}"),
         })
     }
@@ -117,6 +142,11 @@ impl Job {
             Job::Restart { reps, big } => restart::measure(reps, big).await,
             Job::Idle { depth, secs } => idle::measure(depth, Duration::from_secs(secs)).await,
             Job::Floor { reps } => floor::measure(reps).await,
+            Job::Soak {
+                shape,
+                restarts,
+                every,
+            } => soak::measure(shape, restarts, every).await,
         }
     }
 }
@@ -128,14 +158,17 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor] \
-[--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14]";
+    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor,soak] \
+[--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14] \
+[--soak-restarts 1000000] [--soak-every 100000] [--soak-shapes leaf,group,parent]";
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     let mut runtimes = RuntimeKind::ALL.to_vec();
     let mut tests = vec!["spawn".to_owned(), "restart".into(), "idle".into()];
     let mut depths = vec![10, 14, 17, 19];
     let (mut reps, mut big, mut idle_secs, mut idle_depth) = (200, 14, 10, 14);
+    let (mut soak_restarts, mut soak_every) = (1_000_000u64, None);
+    let mut soak_shapes = Shape::ALL.to_vec();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if flag == "--floor" {
@@ -167,6 +200,15 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--big" => big = value.parse().context("--big takes a number")?,
             "--idle-secs" => idle_secs = value.parse().context("--idle-secs takes a number")?,
             "--idle-depth" => idle_depth = value.parse().context("--idle-depth takes a number")?,
+            "--soak-restarts" => {
+                soak_restarts = value.parse().context("--soak-restarts takes a number")?
+            }
+            "--soak-every" => {
+                soak_every = Some(value.parse().context("--soak-every takes a number")?)
+            }
+            "--soak-shapes" => {
+                soak_shapes = list().map(str::parse).collect::<Result<_, _>>()?;
+            }
             other => bail!("unknown option {other}\n{USAGE}"),
         }
     }
@@ -186,7 +228,15 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 secs: idle_secs,
             }),
             "floor" => jobs.push(Job::Floor { reps }),
-            other => bail!("unknown test {other}: expected spawn, restart, idle or floor"),
+            "soak" => {
+                let every = soak_every.unwrap_or(soak_restarts / 10).max(1);
+                jobs.extend(soak_shapes.iter().map(|&shape| Job::Soak {
+                    shape,
+                    restarts: soak_restarts,
+                    every,
+                }));
+            }
+            other => bail!("unknown test {other}: expected spawn, restart, idle, floor or soak"),
         }
     }
     Ok(Options { runtimes, jobs })
@@ -213,11 +263,23 @@ fn run_parent(options: &Options) -> anyhow::Result<bool> {
         println!("# allocator: mimalloc (feature mimalloc), not the system allocator");
     }
     let mut ok = true;
+    let mut soaked = Vec::new();
     for &job in &options.jobs {
         if let Job::Idle { depth, secs } = job {
             println!(
                 "# idle: a depth-{depth} tree, window {secs} s after {:?} settling",
                 idle::SETTLE
+            );
+        }
+        if let Job::Soak {
+            shape,
+            restarts,
+            every,
+        } = job
+        {
+            println!(
+                "# soak: {}, {restarts} restarts, RSS every {every}",
+                shape.describe()
             );
         }
         for &rt in &options.runtimes {
@@ -232,12 +294,19 @@ fn run_parent(options: &Options) -> anyhow::Result<bool> {
                 .stderr(std::process::Stdio::inherit())
                 .output()
                 .with_context(|| format!("running {}", exe.display()))?;
-            print!("{}", String::from_utf8_lossy(&output.stdout));
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            print!("{stdout}");
+            if matches!(job, Job::Soak { .. }) {
+                soaked.extend(stdout.lines().filter_map(Line::parse));
+            }
             if !output.status.success() {
                 ok = false;
                 println!("# FAILED rt={rt} {job:?}: {}", output.status);
             }
         }
+    }
+    if !soaked.is_empty() {
+        println!("\n{}", soak::table(&soaked));
     }
     Ok(ok)
 }
