@@ -90,14 +90,18 @@ pub(crate) struct Subscription {
 
 /// The processor's side: the shared buffer, and how many streams exist.
 pub(crate) struct Publisher {
-    tx: broadcast::Sender<Event>,
+    /// Made on the first subscription: a broadcast channel allocates all its slots up front
+    /// (about 100 bytes each), which a supervisor nobody watches should not pay for.
+    tx: Option<broadcast::Sender<Event>>,
+    capacity: usize,
     streams: Arc<AtomicUsize>,
 }
 
 impl Publisher {
     pub(crate) fn new(capacity: usize) -> Self {
         Publisher {
-            tx: broadcast::channel(capacity.max(1)).0,
+            tx: None,
+            capacity: capacity.max(1),
             streams: Arc::new(AtomicUsize::new(0)),
         }
     }
@@ -108,13 +112,19 @@ impl Publisher {
     }
 
     pub(crate) fn publish(&self, event: Event) {
-        let _ = self.tx.send(event);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(event);
+        }
     }
 
-    pub(crate) fn subscribe(&self, snapshot: Vec<Event>) -> Subscription {
+    pub(crate) fn subscribe(&mut self, snapshot: Vec<Event>) -> Subscription {
+        let capacity = self.capacity;
+        let tx = self
+            .tx
+            .get_or_insert_with(|| broadcast::channel(capacity).0);
         Subscription {
             snapshot,
-            rx: self.tx.subscribe(),
+            rx: tx.subscribe(),
         }
     }
 
