@@ -48,10 +48,10 @@ async fn a_chain_of_a_hundred_thousand_levels_works_end_to_end() {
         let e = expect(&mut events, |e| e.to == NodeState::Healthy).await;
         healthy += usize::from(e.from.is_some());
     }
-    assert_eq!(sup.summary().await.healthy, LEVELS);
+    assert_eq!(sup.counts().await.healthy, LEVELS);
 
     let status = sup.status().await;
-    assert_eq!(status.len(), LEVELS);
+    assert_eq!(status.node_count(), LEVELS);
     let leaf = status.iter().last().unwrap();
     assert_eq!(leaf.dn.depth(), LEVELS - 1);
     assert_eq!(status.parent(leaf).unwrap().dn.depth(), LEVELS - 2);
@@ -84,6 +84,6 @@ async fn a_chain_of_a_hundred_thousand_levels_works_end_to_end() {
     drop(status);
 
     sup.shutdown().await.into_result().unwrap();
-    assert_eq!(sup.summary().await.canceled, LEVELS);
+    assert_eq!(sup.counts().await.canceled, LEVELS);
     drop(sup);
 }

@@ -71,7 +71,7 @@ async fn invalid_names_are_rejected_with_the_reason() {
     assert!(matches!(&got[0].1, Err(e) if e.to_string().contains("'.'")));
     assert!(got[6].1.is_ok(), "64 bytes is allowed");
     let mut events = sup.events();
-    let status = until_status(&sup, &mut events, |s| s.len() == 2 && all_healthy(s)).await;
+    let status = until_status(&sup, &mut events, |s| s.node_count() == 2 && all_healthy(s)).await;
     assert!(status.get(&format!("root.{}", "y".repeat(64))).is_some());
     sup.shutdown().await.into_result().unwrap();
 }
@@ -131,7 +131,7 @@ async fn children_after_healthy_or_done_are_refused() {
             other => panic!("expected NotNew, got {other:?}"),
         }
     }
-    assert_eq!(sup.status().await.len(), 1);
+    assert_eq!(sup.status().await.node_count(), 1);
     sup.shutdown().await.into_result().unwrap();
 }
 

@@ -182,7 +182,7 @@ async fn scenario(spec: Vec<SpecNode>, kills_seq: Vec<(prop::sample::Index, Deat
         })
         .unwrap();
     let n = spec.len();
-    settled(&sup, |s| s.len() == n && all_healthy(s)).await;
+    settled(&sup, |s| s.node_count() == n && all_healthy(s)).await;
     let mut expected: Vec<usize> = vec![1; n];
 
     for (pick, how) in kills_seq {
@@ -193,7 +193,7 @@ async fn scenario(spec: Vec<SpecNode>, kills_seq: Vec<(prop::sample::Index, Deat
         deaths.0.lock().insert(dns[victim].clone(), how);
         kills.kill(&dns[victim]);
         let (_, _) = settled(&sup, |s| {
-            s.len() == n
+            s.node_count() == n
                 && all_healthy(s)
                 && dns
                     .iter()
@@ -378,7 +378,7 @@ async fn hostile_scenario(
             move |ctx: Context| root.run(ctx)
         })
         .unwrap();
-    settled(&sup, |s| s.len() == n && all_healthy(s)).await;
+    settled(&sup, |s| s.node_count() == n && all_healthy(s)).await;
 
     for step in steps {
         for (pick, fault) in step.victims {
@@ -396,7 +396,7 @@ async fn hostile_scenario(
         loop {
             tokio::time::sleep(Duration::from_millis(1)).await;
             let before = sup.status().await;
-            if before.len() != n || !all_healthy(&before) {
+            if before.node_count() != n || !all_healthy(&before) {
                 continue;
             }
             tokio::time::sleep(quiet).await;
@@ -432,7 +432,7 @@ async fn hostile_scenario(
 }
 
 /// What must not change while the tree is quiet: each node's state and restart count.
-fn states(status: &arbor::Status) -> Vec<(String, arbor::NodeState, u32)> {
+fn states(status: &arbor::TreeStatus) -> Vec<(String, arbor::NodeState, u32)> {
     status
         .iter()
         .map(|n| (n.dn.to_string(), n.state, n.restarts))

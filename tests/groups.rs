@@ -6,7 +6,10 @@ use arbor::{Context, Group, NodeState, Runnable, Signal};
 use arbor_test_kit::*;
 
 /// A root running the group {a, b} of tracked workers, settled with both Healthy.
-async fn pair(kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> (arbor::Supervisor, arbor::Events) {
+async fn pair(
+    kills: &Arc<Kills>,
+    tracker: &Arc<Tracker>,
+) -> (arbor::Supervisor, arbor::EventStream) {
     let a: Arc<dyn Runnable> = Arc::new(tracker.track(worker(kills)));
     let b: Arc<dyn Runnable> = Arc::new(tracker.track(worker(kills)));
     let sup = supervisor(root_with(move || {
@@ -14,7 +17,7 @@ async fn pair(kills: &Arc<Kills>, tracker: &Arc<Tracker>) -> (arbor::Supervisor,
             .add_shared("a", a.clone())
             .add_shared("b", b.clone())
     }));
-    let (_, events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (_, events) = settled(&sup, |s| s.node_count() == 3 && all_healthy(s)).await;
     (sup, events)
 }
 
@@ -85,7 +88,7 @@ async fn member_with_deep_subtree_restarts_whole_when_sibling_dies() {
             .add_shared("a", a.clone())
             .add_shared("b", b.clone())
     }));
-    let (status, mut events) = settled(&sup, |s| s.len() == 33 && all_healthy(s)).await;
+    let (status, mut events) = settled(&sup, |s| s.node_count() == 33 && all_healthy(s)).await;
     let subtree: Vec<String> = status
         .iter()
         .map(|n| n.dn.to_string())
@@ -110,7 +113,10 @@ async fn member_with_deep_subtree_restarts_whole_when_sibling_dies() {
         );
         assert_eq!(tracker.entries(dn), 2, "{dn} ran again");
     }
-    let status = until_status(&sup, &mut events, |s| s.len() == 33 && all_healthy(s)).await;
+    let status = until_status(&sup, &mut events, |s| {
+        s.node_count() == 33 && all_healthy(s)
+    })
+    .await;
     assert_eq!(
         status.get("root.a.l.r.l.r").unwrap().restarts,
         0,
@@ -180,7 +186,7 @@ async fn a_cancelled_backoff_is_still_owed() {
                 .add_shared("slow", slow.clone())
         }))
         .unwrap();
-    let (_, mut events) = settled(&sup, |s| s.len() == 4 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 4 && all_healthy(s)).await;
 
     let t0 = tokio::time::Instant::now();
     kills.kill("root.b");
@@ -254,6 +260,6 @@ async fn a_group_of_a_hundred_thousand_members_starts_and_refuses_a_repeat() {
         let e = expect(&mut events, |e| e.to == NodeState::Healthy).await;
         healthy += usize::from(e.from.is_some());
     }
-    assert_eq!(sup.summary().await.healthy, MEMBERS + 1);
+    assert_eq!(sup.counts().await.healthy, MEMBERS + 1);
     sup.shutdown().await.into_result().unwrap();
 }

@@ -87,8 +87,8 @@ async fn death_of_bad(root: impl Runnable) -> String {
     let mut events = sup.events();
     let dead = expect(&mut events, entered("root.bad", NodeState::Dead)).await;
     // The processor lives on: the group restarts, and every handle call answers.
-    until_status(&sup, &mut events, |s| s.len() == 3 && all_healthy(s)).await;
-    assert_eq!(sup.summary().await.healthy, 3);
+    until_status(&sup, &mut events, |s| s.node_count() == 3 && all_healthy(s)).await;
+    assert_eq!(sup.counts().await.healthy, 3);
     sup.shutdown().await.into_result().unwrap();
     dead.error.unwrap().to_string()
 }
@@ -216,10 +216,10 @@ async fn a_runnable_whose_drop_panics_is_removed_and_the_tree_goes_on() {
             Group::new().add("parent", parent.clone())
         }))
         .unwrap();
-    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 3 && all_healthy(s)).await;
     kills.kill("root.parent");
     expect(&mut events, restarted("root.parent")).await;
-    until_status(&sup, &mut events, |s| s.len() == 3 && all_healthy(s)).await;
+    until_status(&sup, &mut events, |s| s.node_count() == 3 && all_healthy(s)).await;
     assert_eq!(
         drops.load(Ordering::SeqCst),
         1,
@@ -323,7 +323,7 @@ fn a_handle_whose_runtime_is_gone_still_answers() {
         .unwrap();
     let sup = first.block_on(async {
         let sup = Supervisor::new(serving_root());
-        settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+        settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
         sup
     });
     drop(first);
@@ -338,8 +338,8 @@ fn a_handle_whose_runtime_is_gone_still_answers() {
             .expect("wait answers once the runtime is gone");
         assert!(report.interrupted, "{report:?}");
         let status = sup.status().await;
-        assert_eq!(status.len(), 2, "the last tree is still there");
-        assert_eq!(sup.summary().await.nodes, 2);
+        assert_eq!(status.node_count(), 2, "the last tree is still there");
+        assert_eq!(sup.counts().await.nodes, 2);
         assert_eq!(sup.shutdown().await, report);
         assert!(
             sup.events().next().await.is_none(),
@@ -354,7 +354,7 @@ async fn a_shutdown_timeout_of_duration_max_waits_without_overflowing() {
         .shutdown_timeout(Duration::MAX)
         .spawn(serving_root())
         .unwrap();
-    settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     let report = sup.shutdown().await;
     assert_eq!(report.stuck, Vec::<arbor::Dn>::new());
     report.into_result().unwrap();
@@ -401,7 +401,7 @@ async fn children_started_from_a_thread_outside_the_runtime_run() {
         ctx.cancelled().await;
         Ok(())
     });
-    let (status, _) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let (status, _) = settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     assert_eq!(
         status.get("root.from_thread").unwrap().state,
         NodeState::Healthy

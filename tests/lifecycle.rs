@@ -75,7 +75,7 @@ async fn root_death_restarts_the_root_and_its_children() {
         }
     });
     let sup = supervisor(root);
-    let (_, mut events) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
 
     kills.kill("root");
     let seen = record(&mut events, |seen| {
@@ -134,7 +134,7 @@ async fn returning_an_error_after_cancellation_is_canceled_not_dead() {
                 .add("w", worker(&kills))
         }
     }));
-    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 3 && all_healthy(s)).await;
     kills.kill("root.w");
     let stopped = expect(&mut events, |e| {
         e.dn == "root.grumpy" && e.from == Some(NodeState::Healthy)

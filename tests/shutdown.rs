@@ -19,14 +19,17 @@ async fn shutdown_of_a_32767_node_tree_ends_every_runnable() {
         });
     let sup = sup.unwrap();
     let mut events = sup.events();
-    until_status(&sup, &mut events, |s| s.len() == 32_767 && all_healthy(s)).await;
+    until_status(&sup, &mut events, |s| {
+        s.node_count() == 32_767 && all_healthy(s)
+    })
+    .await;
     assert_eq!(tracker.live(), 32_767);
 
     let report = sup.shutdown().await;
     assert_eq!(report.clone().into_result(), Ok(()));
     assert_eq!(tracker.live(), 0, "every runnable has returned");
     let status = sup.status().await;
-    assert_eq!(status.len(), 32_767);
+    assert_eq!(status.node_count(), 32_767);
     assert!(status.iter().all(|n| n.state == arbor::NodeState::Canceled));
     assert!(
         events.next().await.is_some(),
@@ -56,7 +59,7 @@ async fn a_runnable_that_ignores_cancellation_is_reported_stuck_and_the_rest_end
                 .add_shared("stubborn", stubborn.clone())
         }))
         .unwrap();
-    let (_, _events) = settled(&sup, |s| s.len() == 17 && all_healthy(s)).await;
+    let (_, _events) = settled(&sup, |s| s.node_count() == 17 && all_healthy(s)).await;
 
     let began = tokio::time::Instant::now();
     let report = sup.shutdown().await;
@@ -94,7 +97,7 @@ async fn dropping_the_supervisor_shuts_the_tree_down() {
     let tracker = Tracker::new();
     let w = Arc::new(tracker.track(worker(&kills)));
     let sup = supervisor(root_with(move || Group::new().add_shared("w", w.clone())));
-    let (_, mut events) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     drop(sup);
     while events.next().await.is_some() {}
     assert_eq!(
@@ -117,7 +120,7 @@ async fn nothing_restarts_during_shutdown() {
             Group::new().add_shared("d", dies_on_cancel.clone())
         }))
         .unwrap();
-    let (_, _events) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let (_, _events) = settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     sup.shutdown().await.into_result().unwrap();
     assert_eq!(tracker.entries("root.d"), 1);
     let status = sup.status().await;
@@ -152,7 +155,7 @@ fn a_runnable_that_blocks_its_thread_past_the_deadline_is_named_stuck() {
                     })
             }))
             .unwrap();
-        settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+        settled(&sup, |s| s.node_count() == 3 && all_healthy(s)).await;
         let report = sup.shutdown().await;
         assert_eq!(report.stuck, ["root.blocker"], "{report:?}");
         assert!(

@@ -27,7 +27,7 @@ async fn status_shows_each_node_as_text_and_json() {
                 .add("db", worker(&kills))
         }
     }));
-    let (_, mut events) = settled(&sup, |s| s.len() == 4 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 4 && all_healthy(s)).await;
     kills.kill("root.db");
     // api and db are one group: api restarts at once (with a new listener), db after 500 ms.
     expect(&mut events, entered("root.db", NodeState::Healthy)).await;
@@ -76,7 +76,7 @@ async fn a_new_stream_starts_with_the_current_state_of_every_node() {
     let kills = Kills::new();
     let w = Arc::new(worker(&kills));
     let sup = supervisor(root_with(move || Group::new().add_shared("w", w.clone())));
-    settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     let mut events = sup.events();
     let first = events.next().await.unwrap();
     let second = events.next().await.unwrap();
@@ -136,7 +136,7 @@ async fn notes_show_in_status_and_are_cleared_by_a_restart() {
             })
         }
     }));
-    let (status, mut events) = settled(&sup, |s| s.len() == 2 && all_healthy(s)).await;
+    let (status, mut events) = settled(&sup, |s| s.node_count() == 2 && all_healthy(s)).await;
     let noted = status.get("root.noted").unwrap();
     assert_eq!(noted.notes.len(), 2);
     assert_eq!(noted.notes["pid"], "4242");
@@ -249,7 +249,7 @@ async fn a_parent_restart_reports_its_children_removed() {
             })
         }
     }));
-    let (_, mut events) = settled(&sup, |s| s.len() == 3 && all_healthy(s)).await;
+    let (_, mut events) = settled(&sup, |s| s.node_count() == 3 && all_healthy(s)).await;
     kills.kill("root.parent");
     let seen = record(&mut events, |seen| {
         seen.iter()

@@ -54,7 +54,7 @@ fn tree_cycles(rt: &Runtime, depth: u32, iters: u64) -> Cycles {
             let sup = Supervisor::new(tree.root());
             tree.all_healthy(LIMIT).await.expect("tree healthy");
             cycles.start += t0.elapsed();
-            sup.summary().await; // the processor has caught up before the shutdown is timed
+            sup.counts().await; // the processor has caught up before the shutdown is timed
             let t1 = Instant::now();
             sup.shutdown().await.into_result().expect("clean shutdown");
             cycles.shutdown += t1.elapsed();
@@ -98,7 +98,7 @@ impl Runnable for Timed {
 }
 
 /// Waits for the leaf's next Healthy event; the snapshot counts only if `snapshot_ok`.
-async fn leaf_healthy(events: &mut arbor::Events, snapshot_ok: bool) {
+async fn leaf_healthy(events: &mut arbor::EventStream, snapshot_ok: bool) {
     loop {
         let e: Event = tokio::time::timeout(LIMIT, events.next())
             .await

@@ -253,7 +253,7 @@ mod tests {
         assert_eq!(status.get("root.a").unwrap().restarts, 3);
         assert_eq!(status.get("root.b").unwrap().restarts, 3);
         assert_eq!(status.get("root.big").unwrap().restarts, 0);
-        assert_eq!(status.len(), 3 + 15);
+        assert_eq!(status.node_count(), 3 + 15);
         scenario.shutdown().await.unwrap();
     }
 }

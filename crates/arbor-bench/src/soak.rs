@@ -20,7 +20,7 @@
 //!
 //! At start (the shape entered once, nothing restarted yet) and after every `every`
 //! restarts the driver reads `VmRSS`, the runtime's live task count and the supervisor's
-//! [`Summary`](arbor::Summary) node count. The RSS is read while the tree is between two
+//! [`StateCounts`](arbor::StateCounts) node count. The RSS is read while the tree is between two
 //! restarts: the round is entered, the next kill not yet sent.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -258,7 +258,7 @@ pub struct Sample {
     pub rss: u64,
     /// Tasks alive in the runtime (arbor's runnables and processor, the harness's driver).
     pub tasks: usize,
-    /// Nodes in the tree, from [`Supervisor::summary`].
+    /// Nodes in the tree, from [`Supervisor::counts`].
     pub nodes: usize,
 }
 
@@ -287,7 +287,7 @@ async fn sample(restarts: u64, sup: &Supervisor) -> anyhow::Result<Sample> {
         restarts,
         rss,
         tasks,
-        nodes: sup.summary().await.nodes,
+        nodes: sup.counts().await.nodes,
     })
 }
 

@@ -18,19 +18,19 @@ const LIMIT: Duration = Duration::from_secs(600);
 ///
 /// Figures, with `D` = `depth`:
 /// - `spawn_dD_wall` (ms): from creating the supervisor until every node has signalled
-///   Healthy *and* the processor has handled every signal (the [`Supervisor::summary`] that
+///   Healthy *and* the processor has handled every signal (the [`Supervisor::counts`] that
 ///   follows the last signal is answered after all of them, and must count every node
 ///   Healthy);
 /// - `spawn_dD_per_node` (us): that over the node count;
 /// - `spawn_dD_rss_per_node` (bytes): VmRSS growth from before the supervisor to the last
 ///   signal, over the node count;
-/// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the summary round
+/// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the counts round
 ///   trip (not an anchor figure);
 /// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned.
 ///
 /// # Errors
 ///
-/// When the tree is not all Healthy within 10 minutes, the summary disagrees with the count,
+/// When the tree is not all Healthy within 10 minutes, the counts disagree with the node count,
 /// or the shutdown reports a stuck node.
 pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let tree = BinaryTree::new(depth);
@@ -45,12 +45,12 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     tree.all_healthy(LIMIT).await?;
     let signalled = t0.elapsed();
     let rss1 = rss_bytes()?;
-    let summary = sup.summary().await;
+    let counts = sup.counts().await;
     let wall = t0.elapsed();
     anyhow::ensure!(
-        summary.healthy == nodes && summary.nodes == nodes,
-        "the summary shows {} of {nodes} nodes Healthy",
-        summary.healthy
+        counts.healthy == nodes && counts.nodes == nodes,
+        "the counts show {} of {nodes} nodes Healthy",
+        counts.healthy
     );
 
     let t1 = Instant::now();
@@ -87,7 +87,7 @@ pub async fn start_only(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let t0 = Instant::now();
     let sup = Supervisor::new(tree.root());
     tree.all_healthy(LIMIT).await?;
-    sup.summary().await;
+    sup.counts().await;
     let wall = t0.elapsed();
     // Leak the supervisor: dropping it would shut the tree down.
     std::mem::forget(sup);

@@ -166,7 +166,7 @@ mod tests {
             .unwrap();
         tree.all_healthy(Duration::from_secs(10)).await.unwrap();
         let status = sup.status().await;
-        assert_eq!(status.len(), 31);
+        assert_eq!(status.node_count(), 31);
         assert!(status.iter().all(|n| n.state == NodeState::Healthy));
         let leaves = status
             .iter()

@@ -2,25 +2,36 @@
 
 use std::time::Duration;
 
+use arbor::{Backoff, BackoffDelays};
+
 const FIRST: Duration = Duration::from_millis(50);
 const MAX: Duration = Duration::from_secs(1);
 
-/// Doubling pauses from 50 ms to 1 s; [`reset`](Retry::reset) after a success.
+/// Doubling pauses from 50 ms to 1 s, by arbor's own [`Backoff`] rule; [`reset`](Retry::reset)
+/// after a success.
 ///
 /// Capped low on purpose: these loops keep a lease and a view alive, and a host must notice
-/// that etcd is back well within the lease TTL. arbor's own backoff applies to node restarts.
+/// that etcd is back well within the lease TTL. arbor's backoff settings of the tree apply to
+/// node restarts; these loops retry inside a run, without ending it.
 #[derive(Debug)]
 pub(crate) struct Retry {
-    next: Duration,
+    delays: BackoffDelays,
 }
 
 impl Retry {
     pub(crate) fn new() -> Self {
-        Retry { next: FIRST }
+        let backoff = Backoff::default()
+            .initial(FIRST)
+            .multiplier(2.0)
+            .max_interval(MAX)
+            .randomization(0.0);
+        Retry {
+            delays: backoff.delays(),
+        }
     }
 
     pub(crate) fn reset(&mut self) {
-        self.next = FIRST;
+        self.delays.reset();
     }
 
     /// Sleeps for the current pause and doubles the next.
@@ -29,8 +40,21 @@ impl Retry {
     ///
     /// Cancel safe; the pause still doubles.
     pub(crate) async fn pause(&mut self) {
-        let now = self.next;
-        self.next = (self.next * 2).min(MAX);
-        tokio::time::sleep(now).await;
+        let pause = self.delays.next().unwrap_or(MAX);
+        tokio::time::sleep(pause).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_run_from_first_to_max_and_reset() {
+        let mut retry = Retry::new();
+        assert_eq!(retry.delays.next(), Some(FIRST));
+        assert_eq!(retry.delays.nth(10), Some(MAX), "capped at MAX");
+        retry.reset();
+        assert_eq!(retry.delays.next(), Some(FIRST));
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use arbor::{Event, Events, NodeState, Status, Supervisor};
+use arbor::{Event, EventStream, NodeState, Supervisor, TreeStatus};
 
 /// How long a test waits for any one thing before it fails: 60 s.
 ///
@@ -27,7 +27,7 @@ pub fn ms(n: u64) -> Duration {
 /// # Panics
 ///
 /// If the stream ends, or at the [`DEADLINE`]: then the message lists the last events skipped.
-pub async fn expect(events: &mut Events, want: impl Fn(&Event) -> bool) -> Event {
+pub async fn expect(events: &mut EventStream, want: impl Fn(&Event) -> bool) -> Event {
     let mut skipped = VecDeque::new();
     let mut dropped = 0_usize;
     let hit = async {
@@ -81,9 +81,9 @@ pub fn restarted(dn: &str) -> impl Fn(&Event) -> bool + Send + Sync + 'static {
 /// If the stream ends, or at the [`DEADLINE`] (naming the last status seen).
 pub async fn until_status(
     sup: &Supervisor,
-    events: &mut Events,
-    check: impl Fn(&Status) -> bool,
-) -> Status {
+    events: &mut EventStream,
+    check: impl Fn(&TreeStatus) -> bool,
+) -> TreeStatus {
     let wait = async {
         loop {
             let status = sup.status().await;
@@ -105,7 +105,7 @@ pub async fn until_status(
 }
 
 /// Whether every node of the tree is Healthy.
-pub fn all_healthy(status: &Status) -> bool {
+pub fn all_healthy(status: &TreeStatus) -> bool {
     status.iter().all(|n| n.state == NodeState::Healthy)
 }
 
@@ -115,11 +115,14 @@ pub fn all_healthy(status: &Status) -> bool {
 /// # Panics
 ///
 /// At the [`DEADLINE`], or if the tree changes while its snapshot is read.
-pub async fn settled(sup: &Supervisor, check: impl Fn(&Status) -> bool) -> (Status, Events) {
+pub async fn settled(
+    sup: &Supervisor,
+    check: impl Fn(&TreeStatus) -> bool,
+) -> (TreeStatus, EventStream) {
     let mut scratch = sup.events();
     let status = until_status(sup, &mut scratch, check).await;
     let mut events = sup.events();
-    for _ in 0..status.len() {
+    for _ in 0..status.node_count() {
         let snapshot = events.next().await.expect("event stream ended");
         assert_eq!(
             snapshot.from, None,
@@ -134,7 +137,7 @@ pub async fn settled(sup: &Supervisor, check: impl Fn(&Status) -> bool) -> (Stat
 /// # Panics
 ///
 /// At the [`DEADLINE`], listing what it saw.
-pub async fn record(events: &mut Events, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+pub async fn record(events: &mut EventStream, done: impl Fn(&[Event]) -> bool) -> Vec<Event> {
     record_matching(events, |_| true, done).await
 }
 
@@ -144,7 +147,7 @@ pub async fn record(events: &mut Events, done: impl Fn(&[Event]) -> bool) -> Vec
 ///
 /// At the [`DEADLINE`], listing what it saw.
 pub async fn record_matching(
-    events: &mut Events,
+    events: &mut EventStream,
     keep: impl Fn(&Event) -> bool,
     done: impl Fn(&[Event]) -> bool,
 ) -> Vec<Event> {

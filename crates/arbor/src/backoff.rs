@@ -35,6 +35,7 @@ use crate::Error;
 /// assert_eq!(backoff.interval(50), Duration::from_secs(5));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[must_use = "backoff settings do nothing until they are given to a builder or iterated"]
 pub struct Backoff {
     initial: Duration,
     multiplier: f64,
@@ -147,7 +148,87 @@ impl Backoff {
         // Uniform over [interval - spread, interval + spread].
         seconds(interval - spread + 2.0 * spread * rng.f64())
     }
+
+    /// The delays of a retry loop of your own, with the same rule as the tree's restarts: the
+    /// first item is the delay after the first failure, each further one grows, and
+    /// [`BackoffDelays::reset`] starts again after a success. The iterator never ends.
+    ///
+    /// For a loop inside a runnable that must not end it on every failure (a reconnect, a
+    /// lease renewal), where the tree's own backoff would cost a restart each time.
+    ///
+    /// The settings are not checked here; call [`validate`](Backoff::validate) first for
+    /// settings that come from users.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use arbor::Backoff;
+    ///
+    /// let backoff = Backoff::default()
+    ///     .initial(Duration::from_millis(50))
+    ///     .multiplier(2.0)
+    ///     .max_interval(Duration::from_secs(1))
+    ///     .randomization(0.0);
+    /// let mut delays = backoff.delays();
+    /// let first: Vec<_> = delays.by_ref().take(6).collect();
+    /// assert_eq!(first.last(), Some(&Duration::from_secs(1)));
+    /// delays.reset(); // it worked: the next failure waits 50 ms again
+    /// assert_eq!(delays.next(), Some(Duration::from_millis(50)));
+    /// ```
+    pub fn delays(&self) -> BackoffDelays {
+        BackoffDelays {
+            backoff: *self,
+            failures: 0,
+            rng: fastrand::Rng::new(),
+        }
+    }
 }
+
+/// The delays of one retry loop, from [`Backoff::delays`]. Never ends: after
+/// `max_interval` it goes on at `max_interval` (± randomization).
+#[derive(Debug, Clone)]
+pub struct BackoffDelays {
+    backoff: Backoff,
+    failures: u32,
+    rng: fastrand::Rng,
+}
+
+impl BackoffDelays {
+    /// Starts again from the first delay, as after a success.
+    pub fn reset(&mut self) {
+        self.failures = 0;
+    }
+
+    /// How many delays were taken since the start or the last [`reset`](BackoffDelays::reset).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// Draws the randomization from a fixed seed, so that a test sees the same delays on
+    /// every run.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng = fastrand::Rng::with_seed(seed);
+        self
+    }
+}
+
+impl Iterator for BackoffDelays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.backoff.delay(self.failures, &mut self.rng);
+        self.failures = self.failures.saturating_add(1);
+        Some(delay)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+impl std::iter::FusedIterator for BackoffDelays {}
 
 /// A number of seconds as a duration, saturating at `Duration::MAX` (and at zero).
 fn seconds(secs: f64) -> Duration {
@@ -179,6 +260,41 @@ mod tests {
         );
         assert_eq!(b.delay(1_000, &mut rng), Duration::from_secs(60));
         assert_eq!(b.delay(u32::MAX, &mut rng), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn delays_follow_the_rule_and_reset() {
+        let b = Backoff::default()
+            .initial(ms(50))
+            .multiplier(2.0)
+            .max_interval(ms(1000))
+            .randomization(0.0);
+        let mut delays = b.delays();
+        let got: Vec<_> = delays.by_ref().take(7).collect();
+        assert_eq!(
+            got,
+            [
+                ms(50),
+                ms(100),
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1000),
+                ms(1000)
+            ]
+        );
+        assert_eq!(delays.failures(), 7);
+        delays.reset();
+        assert_eq!(delays.failures(), 0);
+        assert_eq!(delays.next(), Some(ms(50)));
+        let seeded = |seed| {
+            Backoff::default()
+                .delays()
+                .with_seed(seed)
+                .take(5)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(seeded(3), seeded(3), "a seed makes the spread repeatable");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! A runnable's handle on its own node.
+//! A runnable's handle on its own node: what it may do, checked at the call.
 //!
 //! A context checks its runnable's calls itself, against the part of the node's state that only
 //! the runnable can change (its phase and its children's names), and then tells the processor.
@@ -10,16 +10,15 @@
 //!    the run ends); the processor locks it only to copy the notes into a status snapshot. The lock exists because a context may be
 //!    cloned into tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
-//!    checks were made (a Spawn never overtakes the Healthy that forbade it).
+//!    checks were made (an AddChildren never overtakes the Healthy that forbade it).
 //! 3. A run's children are started by the run itself: their contexts are made and their tasks
 //!    spawned here, on the worker the parent runs on, so start-up spreads over the runtime
-//!    instead of queueing behind the processor. The Spawn message is sent before the tasks are
+//!    instead of queueing behind the processor. The AddChildren message is sent before the tasks are
 //!    spawned, so the processor registers a child before any message from it can arrive.
 //! 4. `node` is written once, by the processor, when it registers the run; the processor reads
 //!    it only after that. Messages carry the context itself, so a message from an old run
 //!    is recognised by identity, never by a number that could repeat.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -31,10 +30,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use crate::cancel::Cancel;
-use crate::message::{Link, Msg, MsgSender};
-use crate::name::check_name;
-use crate::node::{NodeId, Notes};
-use crate::{task, Dn, Error, Group, NodeState, Runnable, Signal};
+use crate::child_names::ChildNames;
+use crate::link::{Link, SharedLink};
+use crate::message::Msg;
+use crate::node::NodeId;
+use crate::{task, Dn, Error, Group, Name, NodeState, Runnable, Signal};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -55,7 +55,7 @@ struct Inner {
     /// `None` when no subscriber wants node spans: a disabled span still takes 40 bytes, and
     /// every node pays for this field.
     span: Option<Box<Span>>,
-    tx: MsgSender,
+    link: SharedLink,
     local: Mutex<Local>,
 }
 
@@ -72,8 +72,10 @@ struct Local {
 enum Phase {
     New,
     Healthy,
-    /// Signalled Done; becomes Done when the runnable returns `Ok(())`.
-    DoneRequested,
+    /// Signalled Done. The node becomes Done only when the runnable returns `Ok(())` (state
+    /// table row 3), but the runnable's own calls are answered as if it were Done already:
+    /// that is the state it has put itself in.
+    DoneSignalled,
     /// Broke a signal rule; the processor treats the node as dead.
     Misused,
     Ended,
@@ -85,73 +87,24 @@ impl Phase {
         match self {
             Phase::New => NodeState::New,
             Phase::Healthy => NodeState::Healthy,
-            Phase::DoneRequested => NodeState::Done,
+            Phase::DoneSignalled => NodeState::Done,
             Phase::Misused | Phase::Ended => NodeState::Dead,
         }
     }
 }
 
-/// The children started in this run, to refuse duplicates. All are children of one node, so
-/// only their own names are compared. Most nodes have a few children, where a scan beats
-/// hashing; a node that starts many switches to a set.
-enum ChildNames {
-    Few(Vec<Dn>),
-    // Boxed so that every context pays for a Vec, not for the rare set.
-    #[allow(clippy::box_collection)]
-    Many(Box<HashSet<ByName>>),
-}
-
-const FEW_CHILDREN: usize = 16;
-
-/// A sibling's DN, compared and hashed by its own name only.
-struct ByName(Dn);
-
-impl PartialEq for ByName {
-    fn eq(&self, other: &ByName) -> bool {
-        self.0.name() == other.0.name()
-    }
-}
-
-impl Eq for ByName {}
-
-impl std::hash::Hash for ByName {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.name().hash(state);
-    }
-}
-
-impl ChildNames {
-    fn contains(&self, dn: &Dn) -> bool {
-        match self {
-            ChildNames::Few(dns) => dns.iter().any(|d| d.name() == dn.name()),
-            ChildNames::Many(dns) => dns.contains(&ByName(dn.clone())),
-        }
-    }
-
-    fn insert(&mut self, dn: Dn) {
-        match self {
-            ChildNames::Few(dns) if dns.len() < FEW_CHILDREN => dns.push(dn),
-            ChildNames::Few(dns) => {
-                let mut set: HashSet<ByName> = dns.drain(..).map(ByName).collect();
-                set.insert(ByName(dn));
-                *self = ChildNames::Many(Box::new(set));
-            }
-            ChildNames::Many(dns) => {
-                dns.insert(ByName(dn));
-            }
-        }
-    }
-}
+/// A run's notes, in key order.
+type Notes = std::collections::BTreeMap<&'static str, String>;
 
 /// What the task wrapper learns when the run ends.
 pub(crate) struct RunEnd {
-    pub(crate) done_requested: bool,
+    pub(crate) done_signalled: bool,
     pub(crate) misused: bool,
 }
 
 impl Context {
     /// A context for a new run of the node `dn`; cancelled from birth if `cancelled`.
-    pub(crate) fn new(dn: Dn, tx: MsgSender, cancelled: bool) -> Self {
+    pub(crate) fn new(dn: Dn, link: SharedLink, cancelled: bool) -> Self {
         // Node spans are not nested under their parent's span: `dn` already carries the path,
         // and nesting would repeat it in every line and keep each parent's span alive.
         let span = tracing::info_span!(parent: None, "node", dn = %dn);
@@ -163,7 +116,7 @@ impl Context {
                 dn,
                 cancel: Cancel::new(cancelled),
                 span,
-                tx,
+                link,
                 local: Mutex::new(Local {
                     phase: Phase::New,
                     children: ChildNames::Few(Vec::new()),
@@ -209,7 +162,7 @@ impl Context {
     ///
     /// - [`Error::NotNew`] unless this node is New (after signalling, children are not allowed);
     /// - [`Error::EmptyGroup`] for a group without members;
-    /// - [`Error::InvalidName`] for a name outside `^[a-z0-9_]{1,64}$`;
+    /// - [`Error::InvalidName`] for a name that is not a valid [`Name`];
     /// - [`Error::DuplicateName`] for a name this node already gave a child in this run, or that
     ///   the group repeats;
     /// - [`Error::RunEnded`] when the run this context belongs to has returned.
@@ -230,8 +183,8 @@ impl Context {
         }
         if self
             .inner
-            .tx
-            .send(Msg::Spawn {
+            .link
+            .send(Msg::AddChildren {
                 parent: self.clone(),
                 group,
             })
@@ -271,13 +224,14 @@ impl Context {
         // a group of any size is checked in linear time.
         let mut in_group = ChildNames::Few(Vec::new());
         for member in &mut group.members {
-            check_name(&member.name).map_err(|reason| Error::InvalidName {
-                parent: parent.clone(),
-                name: member.name.to_string(),
-                reason,
-            })?;
             // The DN keeps the name (a `'static` one is not copied); the group is consumed.
-            let dn = parent.child(std::mem::take(&mut member.name));
+            let name =
+                Name::new(std::mem::take(&mut member.name)).map_err(|err| Error::InvalidName {
+                    parent: parent.clone(),
+                    name: err.name().to_owned(),
+                    reason: err.reason(),
+                })?;
+            let dn = parent.child(name);
             if local.children.contains(&dn) || in_group.contains(&dn) {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
@@ -285,7 +239,11 @@ impl Context {
                 });
             }
             in_group.insert(dn.clone());
-            member.ctx = Some(Context::new(dn, self.inner.tx.clone(), self.is_cancelled()));
+            member.ctx = Some(Context::new(
+                dn,
+                self.inner.link.clone(),
+                self.is_cancelled(),
+            ));
         }
         Ok(())
     }
@@ -312,7 +270,7 @@ impl Context {
                 Ok(())
             }
             (Signal::Done, Phase::Healthy) => {
-                local.phase = Phase::DoneRequested;
+                local.phase = Phase::DoneSignalled;
                 Ok(())
             }
             (_, Phase::Ended) => Err(Error::RunEnded {
@@ -423,7 +381,7 @@ impl Context {
         let mut local = self.inner.local.lock();
         let phase = std::mem::replace(&mut local.phase, Phase::Ended);
         RunEnd {
-            done_requested: phase == Phase::DoneRequested,
+            done_signalled: phase == Phase::DoneSignalled,
             misused: phase == Phase::Misused,
         }
     }
@@ -456,13 +414,13 @@ impl Context {
 
     /// The tree's shared link: the processor's inbox and the tree's runtime.
     pub(crate) fn link(&self) -> &Link {
-        &self.inner.tx
+        &self.inner.link
     }
 
     /// Sends to the processor. After shutdown the processor is gone and nothing is listening,
     /// which is fine: the message could change nothing any more.
     pub(crate) fn send(&self, msg: Msg) {
-        let _ = self.inner.tx.send(msg);
+        let _ = self.inner.link.send(msg);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The framework's own errors. Runnables themselves return [`anyhow::Result`].
+//! The errors of arbor's own API. Runnables themselves return [`anyhow::Result`].
 
 use crate::{Dn, NodeState, Signal};
 
@@ -9,7 +9,7 @@ use crate::{Dn, NodeState, Signal};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A child name does not match `^[a-z0-9_]{1,64}$`.
+    /// A child name is not a valid [`Name`](crate::Name) (`^[a-z0-9_]{1,64}$`).
     #[error("{parent}: invalid child name {name:?}: {reason}")]
     InvalidName {
         /// The node that tried to start the child.
@@ -34,7 +34,8 @@ pub enum Error {
     NotNew {
         /// The node that tried to start children.
         dn: Dn,
-        /// The state it was in.
+        /// The state it was in, as its run sees itself: Done once it has signalled Done (see
+        /// [`NodeState`](crate::NodeState#what-a-runnable-sees)).
         state: NodeState,
     },
 
@@ -54,7 +55,8 @@ pub enum Error {
         dn: Dn,
         /// The offending signal.
         signal: Signal,
-        /// The state the node was in when it signalled.
+        /// The state the node was in when it signalled, as its run sees itself (see
+        /// [`NodeState`](crate::NodeState#what-a-runnable-sees)).
         state: NodeState,
     },
 

@@ -3,7 +3,7 @@
 //! All subscribers share one ring buffer of the latest transitions (a tokio `broadcast`
 //! channel), so memory does not grow with the number of restarts nor with the number of
 //! subscribers. A subscriber that falls more than the buffer's capacity behind is not left
-//! with a gap it cannot see: its stream says so ([`Event::resync`], [`Events::lagged`]) and
+//! with a gap it cannot see: its stream says so ([`Event::resync`], [`EventStream::lagged`]) and
 //! starts over from a fresh snapshot of the tree, as a new subscriber would.
 //!
 //! While nobody subscribes the processor builds no events at all: it reads one counter.
@@ -22,8 +22,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use crate::message::Msg;
 use crate::{Dn, NodeState};
 
-/// One state transition of one node.
+/// One state transition of one node (a row of the [state table](NodeState#state-table)).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The node.
     pub dn: Dn,
@@ -142,11 +143,11 @@ impl Publisher {
 ///
 /// Memory is bounded: the streams of one supervisor share a buffer of the latest transitions
 /// ([`Builder::event_capacity`](crate::Builder::event_capacity)). A stream read so slowly
-/// that it falls further behind skips what it missed, counts it in [`lagged`](Events::lagged),
+/// that it falls further behind skips what it missed, counts it in [`lagged`](EventStream::lagged),
 /// and goes on with a fresh snapshot whose first event has [`resync`](Event::resync) set.
 ///
-/// Implements [`futures_core::Stream`]; [`next`](Events::next) needs no extra crate.
-pub struct Events {
+/// Implements [`futures_core::Stream`]; [`next`](EventStream::next) needs no extra crate.
+pub struct EventStream {
     state: State,
     /// How this stream asks the processor for a (fresh) subscription.
     tx: mpsc::UnboundedSender<Msg>,
@@ -159,7 +160,7 @@ pub struct Events {
 }
 
 /// A `next` that owns a stream's state, and gives it back with the event.
-type Polling = Pin<Box<dyn Future<Output = (Option<Event>, Events)> + Send>>;
+type Polling = Pin<Box<dyn Future<Output = (Option<Event>, EventStream)> + Send>>;
 
 enum State {
     Waiting(oneshot::Receiver<Subscription>),
@@ -170,11 +171,11 @@ enum State {
     Ended,
 }
 
-impl Events {
+impl EventStream {
     /// Subscribes through the processor's inbox `tx`; a closed inbox gives an ended stream.
     pub(crate) fn subscribe(tx: mpsc::UnboundedSender<Msg>, streams: Arc<AtomicUsize>) -> Self {
         streams.fetch_add(1, Ordering::Relaxed);
-        let mut events = Events {
+        let mut events = EventStream {
             state: State::Ended,
             tx,
             lagged: 0,
@@ -246,13 +247,13 @@ impl Events {
     }
 }
 
-impl Drop for Events {
+impl Drop for EventStream {
     fn drop(&mut self) {
         self.streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-impl futures_core::Stream for Events {
+impl futures_core::Stream for EventStream {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Event>> {
@@ -261,7 +262,7 @@ impl futures_core::Stream for Events {
             Some(polling) => polling,
             None => {
                 // The future owns the stream's state while it runs, and hands it back.
-                let mut owned = Events {
+                let mut owned = EventStream {
                     state: std::mem::replace(&mut this.state, State::Ended),
                     tx: this.tx.clone(),
                     lagged: this.lagged,
@@ -291,13 +292,13 @@ impl futures_core::Stream for Events {
     }
 }
 
-impl fmt::Debug for Events {
+impl fmt::Debug for EventStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let buffered = match &self.state {
             State::Live { snapshot, rx } => snapshot.len() + rx.len(),
             State::Waiting(_) | State::Ended => 0,
         };
-        f.debug_struct("Events")
+        f.debug_struct("EventStream")
             .field("buffered", &buffered)
             .field("lagged", &self.lagged)
             .finish()

@@ -1,13 +1,16 @@
-//! The GC: decides which stopped subtrees to restart.
+//! The GC: decides which stopped subtrees to restart (row 10 of the
+//! [state table](crate::NodeState#state-table)).
 //!
-//! It is not a garbage collector so much as a necromancer, but the name stuck. A node must be
+//! The name is the seed's: it is not a garbage collector so much as a necromancer, since what
+//! it finds among the stopped nodes it brings back to life, but the seed's readers know it by
+//! this name. A node must be
 //! restarted once it is Dead or Canceled; it may be restarted only once every node in its
 //! subtree has stopped (Dead, Canceled or Done, with no task left), because restarting it clears
 //! its children and its runnable creates them again. Among the nodes that must and may restart,
 //! only the largest subtrees are restarted: a restart of a node covers everything below it.
 //!
 //! The tree tells the GC which subtrees have *just* stopped (see
-//! [`Tree::mark_stopped`](crate::tree::Tree::mark_stopped)), so a pass costs in proportion to
+//! [`Tree::task_ended`](crate::tree::Tree::task_ended)), so a pass costs in proportion to
 //! what changed since the last one and nothing runs while the tree is idle.
 //!
 //! A candidate is the topmost restart of its subtree iff its parent is not cancelled: a Dead or
@@ -59,14 +62,14 @@ mod tests {
 
     fn stop(tree: &mut Tree, id: NodeId, state: NodeState, stopped: &mut Vec<NodeId>) {
         tree.get_mut(id).state = state;
-        tree.mark_stopped(id, stopped);
+        tree.task_ended(id, stopped);
     }
 
     #[test]
     fn dead_leaf_restarts_alone() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let _b = add(&mut tree, root, "b");
         let mut stopped = Vec::new();
@@ -79,7 +82,7 @@ mod tests {
     fn waits_for_the_whole_subtree_then_restarts_its_top() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let a1 = add(&mut tree, a, "a1");
         let a2 = add(&mut tree, a, "a2");
@@ -106,7 +109,7 @@ mod tests {
     fn done_nodes_are_stopped_but_never_restarted_alone() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let a1 = add(&mut tree, a, "a1");
         let mut stopped = Vec::new();
@@ -126,7 +129,7 @@ mod tests {
     fn nothing_restarts_during_shutdown() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let mut stopped = Vec::new();
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
@@ -138,7 +141,7 @@ mod tests {
     fn root_restarts_when_it_dies() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let mut stopped = Vec::new();
         stop(&mut tree, root, NodeState::Dead, &mut stopped);
         assert_eq!(plan(&tree, &mut stopped, false), vec![root]);

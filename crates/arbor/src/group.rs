@@ -9,7 +9,9 @@ use crate::{Context, Runnable};
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
 /// If any member dies, every other member is cancelled with its whole subtree, and all of them
-/// are restarted once their subtrees have stopped and the dead one's backoff has passed. Members that were Done are restarted with the group. A child started with
+/// are restarted once their subtrees have stopped and the dead one's backoff has passed.
+/// Members that were Done are restarted with the group (state table row 8 of
+/// [`NodeState`](crate::NodeState#state-table)). A child started with
 /// [`Context::run`](crate::Context::run) is a group of one.
 ///
 /// Names are checked when the group is started, not when it is built.
@@ -34,6 +36,7 @@ use crate::{Context, Runnable};
 /// }
 /// ```
 #[derive(Default)]
+#[must_use = "a group does nothing until it is given to `Context::run_group`"]
 pub struct Group {
     pub(crate) members: Vec<Member>,
 }
@@ -53,7 +56,7 @@ impl Group {
         Group::default()
     }
 
-    /// Adds a member called `name` (`^[a-z0-9_]{1,64}$`).
+    /// Adds a member called `name` (a [`Name`](crate::Name): `^[a-z0-9_]{1,64}$`).
     pub fn add(self, name: impl Into<Cow<'static, str>>, runnable: impl Runnable) -> Self {
         self.add_shared(name, Arc::new(runnable))
     }

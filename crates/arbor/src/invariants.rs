@@ -6,12 +6,12 @@
 //!
 //! - every node in the arena is reachable from the root, through children whose `parent`
 //!   points back (tree invariant 1), and `first_child`/`last_child` agree with the list;
-//! - `running` is the number of nodes with a task; a node waiting out its backoff has one
+//! - `tasks` is the number of nodes with a task; a node waiting out its backoff has one
 //!   (node invariant 3);
-//! - `live_children` counts the children whose subtree has a task (node invariant 5);
+//! - `active_children` counts the children whose subtree has a task (node invariant 5);
 //! - cancellation is hereditary (node invariant 4);
 //! - every group is a ring of siblings (one parent), reached back from any member;
-//! - the per-state counts of `Supervisor::summary` match the states;
+//! - the per-state counts of `Supervisor::counts` match the states;
 //! - after the GC, no node is left that must and may restart: every required restart happened
 //!   (unless the tree is shutting down).
 //!
@@ -20,13 +20,13 @@
 
 use crate::node::NodeId;
 use crate::tree::Tree;
-use crate::Summary;
+use crate::StateCounts;
 
 /// The largest tree walked after every batch.
 pub(crate) const MAX_WALKED: usize = 4096;
 
 /// Panics, naming the node and the broken invariant, if the processor's books are wrong.
-pub(crate) fn check(tree: &Tree, summary: &Summary, shutting_down: bool) {
+pub(crate) fn check(tree: &Tree, counts: &StateCounts, shutting_down: bool) {
     if tree.len() > MAX_WALKED || tree.len() == 0 {
         return;
     }
@@ -36,15 +36,15 @@ pub(crate) fn check(tree: &Tree, summary: &Summary, shutting_down: bool) {
         tree.len(),
         "invariant: every node is reachable from the root"
     );
-    let mut counted = Summary::default();
-    let mut running = 0;
+    let mut counted = StateCounts::default();
+    let mut tasks = 0;
     for &id in &order {
         let node = tree.get(id);
         let dn = node.dn();
         counted.count(None, node.state);
-        running += usize::from(node.running);
+        tasks += usize::from(node.has_task);
         assert!(
-            !node.pending || node.running,
+            !node.awaiting_backoff || node.has_task,
             "invariant: {dn} waits out a backoff without a task"
         );
         let children: Vec<NodeId> = tree.children(id).collect();
@@ -63,8 +63,8 @@ pub(crate) fn check(tree: &Tree, summary: &Summary, shutting_down: bool) {
             .filter(|&&c| subtree_has_a_task(tree, c))
             .count();
         assert_eq!(
-            node.live_children as usize, live,
-            "invariant: {dn}'s live_children"
+            node.active_children as usize, live,
+            "invariant: {dn}'s active_children"
         );
         for &c in &children {
             let child = tree.get(c);
@@ -90,12 +90,12 @@ pub(crate) fn check(tree: &Tree, summary: &Summary, shutting_down: bool) {
             );
         }
     }
-    assert_eq!(running, tree.running(), "invariant: the running count");
-    assert_eq!(counted, *summary, "invariant: the per-state counts");
+    assert_eq!(tasks, tree.tasks(), "invariant: the task count");
+    assert_eq!(counted, *counts, "invariant: the per-state counts");
 }
 
 fn subtree_has_a_task(tree: &Tree, id: NodeId) -> bool {
-    tree.preorder(id).any(|n| tree.get(n).running)
+    tree.preorder(id).any(|n| tree.get(n).has_task)
 }
 
 fn check_group(tree: &Tree, id: NodeId) {
@@ -124,32 +124,32 @@ mod tests {
     use crate::tree::tests::{add, tree_with_root};
     use crate::NodeState;
 
-    fn counts(tree: &Tree) -> Summary {
-        let mut summary = Summary::default();
+    fn counts(tree: &Tree) -> StateCounts {
+        let mut counts = StateCounts::default();
         for id in tree.preorder(tree.root()) {
-            summary.count(None, tree.get(id).state);
+            counts.count(None, tree.get(id).state);
         }
-        summary
+        counts
     }
 
     #[test]
     fn a_sound_tree_passes() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         add(&mut tree, a, "a1");
         check(&tree, &counts(&tree), false);
     }
 
     #[test]
-    #[should_panic(expected = "live_children")]
-    fn a_wrong_live_count_is_caught() {
+    #[should_panic(expected = "active_children")]
+    fn a_wrong_active_count_is_caught() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         add(&mut tree, root, "a");
-        tree.get_mut(root).live_children = 0;
+        tree.get_mut(root).active_children = 0;
         check(&tree, &counts(&tree), false);
     }
 
@@ -158,10 +158,10 @@ mod tests {
     fn a_missed_restart_is_caught() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         tree.get_mut(a).state = NodeState::Dead;
-        tree.mark_stopped(a, &mut Vec::new());
+        tree.task_ended(a, &mut Vec::new());
         check(&tree, &counts(&tree), false);
     }
 
@@ -170,7 +170,7 @@ mod tests {
     fn wrong_counts_are_caught() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
-        check(&tree, &Summary::default(), false);
+        tree.task_started(root);
+        check(&tree, &StateCounts::default(), false);
     }
 }

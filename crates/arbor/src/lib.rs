@@ -16,21 +16,18 @@
 //!
 //! # Node states
 //!
-//! | state | meaning | entered when |
-//! |---|---|---|
-//! | [`New`](NodeState::New) | started, nothing signalled; the only state that may start children | (re)started |
-//! | [`Healthy`](NodeState::Healthy) | set up, children started, serving | `signal(Healthy)` while New |
-//! | [`Done`](NodeState::Done) | finished, needs no loop; its children keep running | returned `Ok` after `signal(Done)` |
-//! | [`Dead`](NodeState::Dead) | returned or panicked when it should not have | returned while New or Healthy and not cancelled; `Err` after Done; panicked; illegal signal |
-//! | [`Canceled`](NodeState::Canceled) | returned after it was told to stop | returned, with any result, after its cancellation |
+//! A node is [`New`](NodeState::New) when started, [`Healthy`](NodeState::Healthy) once its run
+//! says so, [`Done`](NodeState::Done) once it has finished for good, [`Dead`](NodeState::Dead)
+//! when it failed, and [`Canceled`](NodeState::Canceled) when it stopped because it was told
+//! to. Every transition, with what comes with it (backoff, cancellation of the group, restart),
+//! is in the one [state table](NodeState#state-table). In short:
 //!
-//! - Healthy and Done reset the node's [`Backoff`]. A death's backoff is owed by the dead node
-//!   and by every member of its group: none of them starts again before it has passed, and a
-//!   cancelled wait is still owed, so no restart loop is ever tight. Canceled nodes that owe
-//!   nothing restart at once; nothing restarts once the supervisor shuts down.
+//! - A death cancels the dead node's subtree and its group, and draws a backoff that the node
+//!   and its whole group owe: none of them starts again before it has passed, so no restart
+//!   loop is ever tight. Healthy and Done reset the [`Backoff`].
 //! - A node restarts only when its whole subtree has stopped; the restart clears its children,
-//!   and its runnable starts them again.
-//! - A Done node is restarted only when its group or an ancestor must restart.
+//!   and its runnable starts them again. A Done node restarts only with its group or an
+//!   ancestor. Nothing restarts once the supervisor shuts down.
 //! - Each (re)start is a new run; anything from an earlier run (a late return, a cancelled
 //!   backoff) is ignored, so a node never runs twice at once.
 //!
@@ -68,35 +65,45 @@
 //! ```
 
 mod backoff;
+mod builder;
 mod cancel;
+mod child_names;
 mod clock;
 mod context;
+mod counts;
 mod error;
 mod events;
 mod gc;
 mod group;
+mod handoff;
 #[cfg(feature = "invariants")]
 mod invariants;
+mod link;
 mod message;
 mod name;
 mod node;
 mod processor;
+mod report;
 mod runnable;
 mod signal;
+mod state;
 mod status;
 mod supervisor;
 mod task;
 mod tree;
 mod unwind;
 
-pub use backoff::Backoff;
+pub use backoff::{Backoff, BackoffDelays};
+pub use builder::Builder;
 pub use context::Context;
+pub use counts::StateCounts;
 pub use error::Error;
-pub use events::{Event, Events};
+pub use events::{Event, EventStream};
 pub use group::Group;
-pub use name::{Dn, MAX_NAME_LEN};
-pub use node::NodeState;
+pub use name::{Dn, Name, NameError};
+pub use report::{PanicReport, ShutdownReport};
 pub use runnable::{RunFuture, Runnable};
 pub use signal::Signal;
-pub use status::{NodeStatus, Status, Summary};
-pub use supervisor::{Builder, PanicReport, ShutdownReport, Supervisor};
+pub use state::NodeState;
+pub use status::{NodeStatus, TreeStatus};
+pub use supervisor::Supervisor;

@@ -1,85 +1,44 @@
 //! What reaches the processor. Commands are imperative, notifications past tense; every message
-//! about a node carries the run it is about, so the processor can drop stale ones.
+//! about a node carries the context of the run it is about, so the processor can drop stale
+//! ones (processor invariant 2).
 
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use crate::events::Subscription;
-use crate::{Context, Group, Status, Summary};
-
-/// What every run of one tree shares: the processor's inbox, and the runtime the tree runs on.
-///
-/// A [`Context`] is `Send`, so a runnable may hand it to a plain thread; children started from
-/// there are spawned on the tree's runtime, not on whatever runtime the caller is in (if any).
-pub(crate) struct Link {
-    tx: mpsc::UnboundedSender<Msg>,
-    runtime: tokio::runtime::Handle,
-}
-
-pub(crate) type MsgSender = std::sync::Arc<Link>;
-
-impl Link {
-    pub(crate) fn new(
-        tx: mpsc::UnboundedSender<Msg>,
-        runtime: tokio::runtime::Handle,
-    ) -> MsgSender {
-        std::sync::Arc::new(Link { tx, runtime })
-    }
-
-    /// Sends to the processor; `Err` once it is gone.
-    pub(crate) fn send(&self, msg: Msg) -> Result<(), mpsc::error::SendError<Msg>> {
-        self.tx.send(msg)
-    }
-
-    /// Spawns a run's task on the tree's runtime.
-    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<()>
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
-        self.runtime.spawn(task)
-    }
-}
+use crate::{Context, Group, StateCounts, TreeStatus};
 
 pub(crate) enum Msg {
-    /// `Context::run_group`: register these children of `parent`, as one group. Their tasks
-    /// are spawned by the parent right after this is sent.
-    Spawn {
-        parent: Context,
-        group: Group,
-    },
-    /// The runnable signalled Healthy.
-    BecameHealthy {
-        ctx: Context,
-    },
-    /// The runnable broke a rule that makes it dead (an illegal signal).
-    Misused {
-        ctx: Context,
-        error: String,
-    },
-    /// A restart has waited out its backoff and entered the runnable.
-    Started {
-        ctx: Context,
-        delay: Duration,
-    },
-    /// A run's task ended.
+    /// Register these children of `parent`'s run, as one group (state table row 1). Sent by
+    /// `Context::run_group`, which spawns their tasks right after.
+    AddChildren { parent: Context, group: Group },
+    /// The runnable signalled Healthy (row 2).
+    BecameHealthy { ctx: Context },
+    /// The runnable broke a rule that makes it dead: an illegal signal (row 5).
+    Misused { ctx: Context, error: String },
+    /// A restart has waited out its backoff and entered the runnable (row 10).
+    Started { ctx: Context, delay: Duration },
+    /// A run's task ended (rows 3, 4, 6, 7, 9).
     Exited {
         ctx: Context,
         outcome: Outcome,
         /// When it ended, for a run that had been cancelled (shutdown needs it).
-        at: Option<tokio::time::Instant>,
+        at: Option<Instant>,
     },
-    Summary {
-        reply: oneshot::Sender<Summary>,
-    },
-    Status {
-        reply: oneshot::Sender<Status>,
-    },
+    /// Answer with the per-state counts.
+    ReportCounts { reply: oneshot::Sender<StateCounts> },
+    /// Answer with a snapshot of the tree.
+    ReportStatus { reply: oneshot::Sender<TreeStatus> },
+    /// Answer with a snapshot as events, and the transitions from then on.
     Subscribe {
         reply: oneshot::Sender<Subscription>,
     },
+    /// Cancel the whole tree and end once every task has.
     Shutdown,
 }
+
 /// How a run's task ended.
 pub(crate) enum Outcome {
     /// The runnable returned; what it had signalled decides what that means.
@@ -87,7 +46,7 @@ pub(crate) enum Outcome {
         /// `None` for `Ok(())`, else the error chain (`{:#}`), described by the task so that
         /// the processor never runs an error's `Display` or `Drop`.
         error: Option<String>,
-        done_requested: bool,
+        done_signalled: bool,
         misused: bool,
     },
     Panicked {

@@ -1,6 +1,6 @@
 //! Node names and the distinguished names (DNs) built from them.
 //!
-//! [`check_name`] is the only place that decides whether a name is valid, so the rule of the
+//! [`Name::new`] is the only place that decides whether a name is valid, so the rule of the
 //! design (`^[a-z0-9_]{1,64}$`, anchored) cannot drift between call sites.
 
 use std::borrow::Cow;
@@ -11,27 +11,195 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-/// The longest name a node may have, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
+/// A valid node name: 1 to [`MAX_LEN`](Name::MAX_LEN) bytes of lower-case ASCII letters,
+/// digits and `_` (`^[a-z0-9_]{1,64}$`). Dots are what join names into a [`Dn`].
+///
+/// [`Group::add`](crate::Group::add) and [`Context::run`](crate::Context::run) take plain
+/// strings and check them when the children start; a `Name` is for checking a name sooner,
+/// such as one read from a configuration file before anything runs.
+///
+/// # Examples
+///
+/// ```
+/// use arbor::Name;
+///
+/// let name = Name::new("api_v2").unwrap();
+/// assert_eq!(name, "api_v2");
+/// const LISTENER: Name = Name::from_static("listener");
+/// assert_eq!(LISTENER.as_str(), "listener");
+///
+/// let err = Name::new("Bad-Name").unwrap_err();
+/// assert_eq!(err.reason(), "a name may only hold lower-case ASCII letters, digits and '_'");
+///
+/// // A checked name goes wherever a name is taken.
+/// # async fn serve(_: arbor::Context) -> anyhow::Result<()> { Ok(()) }
+/// let group = arbor::Group::new().add(name, serve).add(LISTENER, serve);
+/// assert_eq!(group.len(), 2);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Cow<'static, str>);
 
-/// Checks a node name against `^[a-z0-9_]{1,64}$`; on failure says why, for the error message.
-pub(crate) fn check_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
+impl Name {
+    /// The longest name a node may have, in bytes.
+    pub const MAX_LEN: usize = 64;
+
+    /// Checks `name`. A `'static` string is kept without a copy.
+    ///
+    /// # Errors
+    ///
+    /// [`NameError`] saying which part of the rule the name breaks.
+    pub fn new(name: impl Into<Cow<'static, str>>) -> Result<Name, NameError> {
+        let name = name.into();
+        match check(&name) {
+            Ok(()) => Ok(Name(name)),
+            Err(reason) => Err(NameError {
+                name: name.into_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// A name known when the program is written, checked at compile time when used in a
+    /// `const`.
+    ///
+    /// # Panics
+    ///
+    /// If `name` is not valid (at compile time, in a `const`).
+    pub const fn from_static(name: &'static str) -> Name {
+        match check(name) {
+            Ok(()) => Name(Cow::Borrowed(name)),
+            Err(reason) => panic!("{}", reason),
+        }
+    }
+
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name, for the DN that keeps it.
+    pub(crate) fn into_inner(self) -> Cow<'static, str> {
+        self.0
+    }
+}
+
+/// The rule, as a `const fn` so that [`Name::from_static`] can apply it at compile time.
+const fn check(name: &str) -> Result<(), &'static str> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
         return Err("a name must not be empty");
     }
-    if name.len() > MAX_NAME_LEN {
+    if bytes.len() > Name::MAX_LEN {
         return Err("a name must be at most 64 bytes long");
     }
-    if name.contains('.') {
-        return Err("a name must not contain '.', which joins names into a DN");
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-    {
-        return Err("a name may only hold lower-case ASCII letters, digits and '_'");
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'.' {
+            return Err("a name must not contain '.', which joins names into a DN");
+        }
+        if !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err("a name may only hold lower-case ASCII letters, digits and '_'");
+        }
+        i += 1;
     }
     Ok(())
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl std::str::FromStr for Name {
+    type Err = NameError;
+
+    fn from_str(name: &str) -> Result<Name, NameError> {
+        Name::new(name.to_owned())
+    }
+}
+
+impl TryFrom<String> for Name {
+    type Error = NameError;
+
+    fn try_from(name: String) -> Result<Name, NameError> {
+        Name::new(name)
+    }
+}
+
+impl TryFrom<&'static str> for Name {
+    type Error = NameError;
+
+    fn try_from(name: &'static str) -> Result<Name, NameError> {
+        Name::new(name)
+    }
+}
+
+/// A checked name is a name for [`Group::add`](crate::Group::add) and
+/// [`Context::run`](crate::Context::run).
+impl From<Name> for Cow<'static, str> {
+    fn from(name: Name) -> Cow<'static, str> {
+        name.0
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Why a string is not a valid [`Name`], from [`Name::new`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid node name {name:?}: {reason}")]
+pub struct NameError {
+    name: String,
+    reason: &'static str,
+}
+
+impl NameError {
+    /// The rejected name, as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Which part of the rule it breaks.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
 }
 
 /// A node's distinguished name: the dot-joined path from the root, such as `root.api.listener`.
@@ -97,11 +265,10 @@ impl Dn {
         }))
     }
 
-    /// The DN of a child called `name`; the caller has checked the name. A `'static` name is
-    /// not copied.
-    pub(crate) fn child(&self, name: impl Into<Cow<'static, str>>) -> Dn {
+    /// The DN of a child called `name`. A `'static` name is not copied.
+    pub(crate) fn child(&self, name: Name) -> Dn {
         Dn(Arc::new(Segment {
-            name: name.into(),
+            name: name.into_inner(),
             parent: Some(self.clone()),
             depth: self.0.depth.saturating_add(1),
         }))
@@ -265,10 +432,17 @@ impl Serialize for Dn {
 mod tests {
     use super::*;
 
+    fn name(s: &str) -> Name {
+        Name::new(s.to_owned()).unwrap()
+    }
+
     #[test]
     fn accepts_the_documented_alphabet_up_to_64_bytes() {
         for ok in ["a", "z9", "_", "api_v2", "0", &"x".repeat(64)] {
-            assert_eq!(check_name(ok), Ok(()), "{ok:?} should be valid");
+            assert_eq!(
+                Name::new(ok.to_owned()).map(|n| n.to_string()),
+                Ok(ok.to_owned())
+            );
         }
     }
 
@@ -288,7 +462,9 @@ mod tests {
             "a\n",
             "\u{0}",
         ] {
-            assert!(check_name(bad).is_err(), "{bad:?} should be rejected");
+            let err = Name::new(bad.to_owned()).unwrap_err();
+            assert_eq!(err.name(), bad);
+            assert!(err.to_string().contains(err.reason()));
         }
     }
 
@@ -296,7 +472,7 @@ mod tests {
     fn long_dns_are_joined_too() {
         let mut dn = Dn::root();
         for _ in 0..10 {
-            dn = dn.child("n".repeat(64));
+            dn = dn.child(name(&"n".repeat(64)));
         }
         assert_eq!(dn.depth(), 10);
         assert_eq!(dn.to_string().len(), 4 + 10 * 65);
@@ -305,7 +481,7 @@ mod tests {
 
     #[test]
     fn dn_parts() {
-        let dn = Dn::root().child("api").child("listener");
+        let dn = Dn::root().child(name("api")).child(name("listener"));
         assert_eq!(dn.to_string(), "root.api.listener");
         assert_eq!(dn, "root.api.listener");
         assert_ne!(dn, "root.api");
@@ -329,17 +505,17 @@ mod tests {
             dn.hash(&mut h);
             h.finish()
         };
-        let a = Dn::root().child("api").child("x");
-        let b = Dn::root().child("api".to_owned()).child("x");
+        let a = Dn::root().child(Name::from_static("api")).child(name("x"));
+        let b = Dn::root().child(name("api")).child(name("x"));
         assert_eq!(a, b);
         assert_eq!(hash(&a), hash(&b));
         let mut dns = [
-            Dn::root().child("ab"),
-            Dn::root().child("a").child("b"),
-            Dn::root().child("a"),
+            Dn::root().child(name("ab")),
+            Dn::root().child(name("a")).child(name("b")),
+            Dn::root().child(name("a")),
             Dn::root(),
-            Dn::root().child("a_b"),
-            Dn::root().child("a0"),
+            Dn::root().child(name("a_b")),
+            Dn::root().child(name("a0")),
         ];
         dns.sort();
         let strings: Vec<String> = dns.iter().map(Dn::to_string).collect();
@@ -352,7 +528,7 @@ mod tests {
     fn a_deep_chain_is_linear_and_drops_without_recursing() {
         let mut dn = Dn::root();
         for _ in 0..200_000 {
-            dn = dn.child("n");
+            dn = dn.child(Name::from_static("n"));
         }
         assert_eq!(dn.depth(), 200_000);
         assert_eq!(dn.to_string().len(), 4 + 2 * 200_000);

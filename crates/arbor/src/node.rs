@@ -1,4 +1,5 @@
-//! One place in the tree, as the processor sees it.
+//! One place in the tree, as the processor sees it: the arena slot of a node and what the
+//! processor keeps about it.
 //!
 //! # Invariants
 //!
@@ -6,57 +7,19 @@
 //! 2. `ctx` is the node's current run. Messages carry the context of the run they are about,
 //!    so a message from an earlier run (a late return, a backoff that was cancelled) is told
 //!    apart by identity and can never touch a later one.
-//! 3. `running` is true exactly while a task for the current run exists (including one that is
-//!    still waiting out its backoff); at most one such task exists per node.
+//! 3. `has_task` is true exactly while a task for the current run exists (including one that
+//!    is still waiting out its backoff); at most one such task exists per node.
 //! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it.
-//! 5. `live_children` counts the children whose subtree is active, where a subtree is active if
-//!    any node in it is `running`. A node's subtree is fully stopped iff
-//!    `!running && live_children == 0`.
+//! 5. `active_children` counts the children whose subtree is active, where a subtree is active
+//!    if any node in it has a task. A node's subtree is fully stopped iff
+//!    `!has_task && active_children == 0`.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::{Context, Dn, Runnable};
-
-/// The state of a node (design §2).
-///
-/// ```text
-///            signal(Healthy)          signal(Done) + return Ok
-///   New ───────────────────▶ Healthy ─────────────────────────▶ Done
-///    │                          │                                 │
-///    │ return or panic, not cancelled     return Err / panic       │
-///    ├──────────────────────────┴──────────────▶ Dead ◀────────────┘
-///    │ return after cancellation
-///    └──────────────────────────────────────────▶ Canceled
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum NodeState {
-    /// Started (or restarted), nothing signalled yet: the only state in which it may start children.
-    New,
-    /// Signalled [`Signal::Healthy`](crate::Signal::Healthy): set up and serving.
-    Healthy,
-    /// Signalled [`Signal::Done`](crate::Signal::Done) and then returned `Ok(())`. Its children
-    /// keep running; it is not restarted unless its group or an ancestor must restart.
-    Done,
-    /// Returned or panicked when it should not have. Restarted after its backoff.
-    Dead,
-    /// Returned after it was told to stop. Restarted once due (at once, or after the backoff
-    /// its group owes), unless the tree is shutting down.
-    Canceled,
-}
-
-impl NodeState {
-    /// Whether the GC must restart a node in this state once its whole subtree has stopped.
-    pub(crate) fn wants_restart(self) -> bool {
-        match self {
-            NodeState::Dead | NodeState::Canceled => true,
-            NodeState::New | NodeState::Healthy | NodeState::Done => false,
-        }
-    }
-}
+use crate::{Context, Dn, NodeState, Runnable};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,9 +45,6 @@ impl NodeId {
     }
 }
 
-/// A run's notes, in key order.
-pub(crate) type Notes = std::collections::BTreeMap<&'static str, String>;
-
 /// One node of the tree. Fields are documented where their meaning is not obvious.
 pub(crate) struct Node {
     /// The current run's context: its DN, its span, and its stop signal, which is set when
@@ -102,10 +62,11 @@ pub(crate) struct Node {
     /// of this node or of a member of its group (processor invariant 4). Cancellation never
     /// lowers it, so a cancelled backoff is still owed.
     pub(crate) not_before: Instant,
-    pub(crate) running: bool,
-    /// The current run's task exists but is still waiting out its backoff.
-    pub(crate) pending: bool,
-    pub(crate) live_children: u32,
+    /// A task exists for the current run (invariant 3).
+    pub(crate) has_task: bool,
+    /// That task is still waiting out the backoff before it enters the runnable.
+    pub(crate) awaiting_backoff: bool,
+    pub(crate) active_children: u32,
     pub(crate) parent: Option<NodeId>,
     pub(crate) first_child: Option<NodeId>,
     pub(crate) last_child: Option<NodeId>,
@@ -124,8 +85,8 @@ impl Node {
         self.ctx.is_cancelled()
     }
 
-    /// Whether any node in this subtree has a task (invariant 4).
+    /// Whether any node in this subtree has a task (invariant 5).
     pub(crate) fn subtree_active(&self) -> bool {
-        self.running || self.live_children > 0
+        self.has_task || self.active_children > 0
     }
 }

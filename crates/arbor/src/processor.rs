@@ -1,9 +1,29 @@
 //! The one task that owns the tree.
 //!
-//! Every change reaches it as a [`Msg`]; each handler is one row of the state table (design
-//! §2). After each batch of messages it runs the [GC](crate::gc) on the subtrees that stopped.
-//! It sleeps on its channel while nothing happens: an idle tree costs no CPU and arms no timer
-//! (the only timers are backoff sleeps of dead nodes, and the shutdown deadline).
+//! Every change reaches it as a [`Msg`]. After each batch of messages it asks the
+//! [GC](crate::gc) which of the subtrees that stopped to restart. It sleeps on its channel
+//! while nothing happens: an idle tree costs no CPU and arms no timer (the only timers are
+//! backoff sleeps of dead nodes, and the shutdown deadline).
+//!
+//! # The state table, row by row
+//!
+//! Each row of the [state table](crate::NodeState#state-table) is made by one handler here,
+//! whose doc starts with its row:
+//!
+//! | row | handler |
+//! |---|---|
+//! | 1 | [`on_add_children`](Processor::on_add_children) (the root: [`run`](Processor::run)) |
+//! | 2 | [`on_became_healthy`](Processor::on_became_healthy) |
+//! | 3, 4, 7 | [`on_returned`](Processor::on_returned), one arm each |
+//! | 5 | [`on_misused`](Processor::on_misused) |
+//! | 6 | [`on_panicked`](Processor::on_panicked) |
+//! | 8 | [`cancel_group_of`](Processor::cancel_group_of) |
+//! | 9 | [`on_not_started`](Processor::on_not_started) |
+//! | 10 | [`restart`](Processor::restart), then [`on_started`](Processor::on_started) after a backoff |
+//! | 11 | [`abort_stuck`](Processor::abort_stuck) |
+//! | 12 | [`restart`](Processor::restart) (the parent's) |
+//!
+//! Rows 4–6 share [`die`](Processor::die), which does what every death does.
 //!
 //! # Invariants
 //!
@@ -25,12 +45,17 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+use crate::builder::Config;
 use crate::events::{Publisher, Subscription};
-use crate::message::{Msg, MsgSender, Outcome};
+use crate::handoff::Handoff;
+use crate::link::SharedLink;
+use crate::message::{Msg, Outcome};
 use crate::node::NodeId;
-use crate::supervisor::{Config, End, PanicReport, ShutdownReport};
 use crate::tree::Tree;
-use crate::{clock, gc, task, Context, Event, Group, NodeState, Status, Summary};
+use crate::{
+    clock, gc, task, Context, Event, Group, NodeState, PanicReport, ShutdownReport, StateCounts,
+    TreeStatus,
+};
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
 /// trees cheap; the bound keeps a flood from delaying restarts.
@@ -44,17 +69,17 @@ pub(crate) struct Processor {
     tree: Tree,
     rx: mpsc::UnboundedReceiver<Msg>,
     config: Config,
-    /// How many nodes are in each state, for `Supervisor::summary`.
-    summary: Summary,
+    /// How many nodes are in each state, for `Supervisor::counts`.
+    counts: StateCounts,
     events: Publisher,
-    /// Subtrees that stopped since the last GC pass and want a restart.
-    stopped: Vec<NodeId>,
+    /// Nodes whose subtree stopped since the last GC pass and that want a restart.
+    restart_candidates: Vec<NodeId>,
     shutdown: Option<Shutdown>,
     panic: Option<PanicReport>,
     rng: fastrand::Rng,
     /// The time of the batch being handled: one clock read per batch, not per message.
     now: Instant,
-    end: Arc<End>,
+    handoff: Arc<Handoff>,
     /// The report has been handed over (`finish`).
     finished: bool,
 }
@@ -71,30 +96,31 @@ impl Processor {
     pub(crate) fn new(
         root: Arc<dyn crate::Runnable>,
         config: Config,
-        link: MsgSender,
+        link: SharedLink,
         rx: mpsc::UnboundedReceiver<Msg>,
         events: Publisher,
-        end: Arc<End>,
+        handoff: Arc<Handoff>,
     ) -> Self {
         let now = Instant::now();
-        let mut summary = Summary::default();
-        summary.count(None, NodeState::New);
+        let mut counts = StateCounts::default();
+        counts.count(None, NodeState::New);
         Processor {
             tree: Tree::new(root, link, now),
             rx,
             config,
-            summary,
+            counts,
             events,
-            stopped: Vec::new(),
+            restart_candidates: Vec::new(),
             shutdown: None,
             panic: None,
             rng: fastrand::Rng::new(),
             now,
-            end,
+            handoff,
             finished: false,
         }
     }
 
+    /// Row 1 for the root, which the tree already holds; then the loop, until shutdown ends.
     pub(crate) async fn run(mut self) {
         let root = self.tree.root();
         self.launch(root, Duration::ZERO);
@@ -119,10 +145,10 @@ impl Processor {
             for msg in batch.drain(..) {
                 self.handle(msg);
             }
-            self.collect_garbage();
+            self.restart_stopped();
             #[cfg(feature = "invariants")]
-            crate::invariants::check(&self.tree, &self.summary, self.shutdown.is_some());
-            if self.shutdown.is_some() && self.tree.running() == 0 {
+            crate::invariants::check(&self.tree, &self.counts, self.shutdown.is_some());
+            if self.shutdown.is_some() && self.tree.tasks() == 0 {
                 break;
             }
             // In a burst (a big tree starting or stopping), let the tasks just woken run before
@@ -143,7 +169,7 @@ impl Processor {
 
     fn handle(&mut self, msg: Msg) {
         match msg {
-            Msg::Spawn { parent, group } => self.on_spawn(&parent, group),
+            Msg::AddChildren { parent, group } => self.on_add_children(&parent, group),
             Msg::BecameHealthy { ctx } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.on_became_healthy(id);
@@ -165,22 +191,22 @@ impl Processor {
                     self.on_exited(id, outcome);
                 }
             }
-            Msg::Status { reply } => {
-                let _ = reply.send(Status::of(&self.tree, self.now));
+            Msg::ReportStatus { reply } => {
+                let _ = reply.send(TreeStatus::of(&self.tree, self.now));
             }
-            Msg::Summary { reply } => {
-                let _ = reply.send(self.summary);
+            Msg::ReportCounts { reply } => {
+                let _ = reply.send(self.counts);
             }
             Msg::Subscribe { reply } => self.on_subscribe(reply),
             Msg::Shutdown => self.begin_shutdown(),
         }
     }
 
-    /// `Context::run_group`: the children, whose tasks their parent is spawning, start New, in
-    /// one group.
-    fn on_spawn(&mut self, parent: &Context, group: Group) {
+    /// Row 1: `Context::run_group`'s children, whose tasks their parent is spawning, are New,
+    /// in one group.
+    fn on_add_children(&mut self, parent: &Context, group: Group) {
         let Some(parent) = self.tree.node_of(parent) else {
-            // Unreachable: a run is current until its Exited, which comes after its Spawn. If
+            // Unreachable: a run is current until its Exited, which comes after its AddChildren. If
             // it ever happened, stop the children: nobody else would.
             for member in &group.members {
                 member.ctx.as_ref().map(Context::cancel);
@@ -196,8 +222,8 @@ impl Processor {
             let id = self
                 .tree
                 .insert(Some(parent), ctx, member.runnable, self.now);
-            self.tree.mark_running(id);
-            self.summary.count(None, NodeState::New);
+            self.tree.task_started(id);
+            self.counts.count(None, NodeState::New);
             self.emit(id, None, None, None);
             match first {
                 None => first = Some(id),
@@ -206,7 +232,7 @@ impl Processor {
         }
     }
 
-    /// New → Healthy, which resets the backoff.
+    /// Row 2: New → Healthy, which resets the backoff (unless it waits for `reset_after`).
     fn on_became_healthy(&mut self, id: NodeId) {
         if self.tree.get(id).state != NodeState::New {
             return;
@@ -217,7 +243,7 @@ impl Processor {
         self.set_state(id, NodeState::Healthy, None, None);
     }
 
-    /// An illegal signal: the node is Dead now, though its runnable has yet to return.
+    /// Row 5: an illegal signal. The node is Dead now, though its runnable has yet to return.
     fn on_misused(&mut self, id: NodeId, error: String) {
         match self.tree.get(id).state {
             NodeState::New | NodeState::Healthy => self.die(id, error),
@@ -227,54 +253,74 @@ impl Processor {
 
     /// A restart waited out its backoff: Dead → New.
     fn on_started(&mut self, id: NodeId, delay: Duration) {
-        if !self.tree.get(id).pending {
+        if !self.tree.get(id).awaiting_backoff {
             return;
         }
-        self.tree.get_mut(id).pending = false;
+        self.tree.get_mut(id).awaiting_backoff = false;
         self.entered_new(id, delay);
     }
 
-    /// The runnable returned (or panicked, or never ran): the state table's last column.
+    /// A run's task ended: the runnable returned, panicked, or never ran. Which row applies
+    /// depends on how, and on what the run had signalled.
     fn on_exited(&mut self, id: NodeId, outcome: Outcome) {
-        if !self.tree.get(id).running {
+        if !self.tree.get(id).has_task {
             return;
         }
-        let node = self.tree.get(id);
-        let cancelled = node.is_cancelled();
-        let was = node.state;
         match outcome {
-            Outcome::NotStarted => self.set_state(id, NodeState::Canceled, None, None),
-            Outcome::Panicked { message } => self.on_panicked(id, was, message),
-            // Already Dead by an illegal signal; the return itself changes nothing.
-            Outcome::Returned { misused: true, .. } => {}
-            Outcome::Returned { .. } if was == NodeState::Dead => {}
-            Outcome::Returned { .. } if cancelled => {
-                self.set_state(id, NodeState::Canceled, None, None)
-            }
             Outcome::Returned {
-                error: None,
-                done_requested: true,
-                ..
-            } => {
+                error,
+                done_signalled,
+                misused,
+            } => self.on_returned(id, error, done_signalled, misused),
+            Outcome::Panicked { message } => self.on_panicked(id, message),
+            Outcome::NotStarted => self.on_not_started(id),
+        }
+        self.tree.task_ended(id, &mut self.restart_candidates);
+    }
+
+    /// Rows 3, 4 and 7: the runnable returned.
+    fn on_returned(
+        &mut self,
+        id: NodeId,
+        error: Option<String>,
+        done_signalled: bool,
+        misused: bool,
+    ) {
+        let node = self.tree.get(id);
+        let was = node.state;
+        // Already Dead by an illegal signal (row 5): the return itself changes nothing.
+        if misused || was == NodeState::Dead {
+            return;
+        }
+        match error {
+            // Row 7: told to stop, so how it returned does not matter.
+            _ if node.is_cancelled() => self.set_state(id, NodeState::Canceled, None, None),
+            // Row 3.
+            None if done_signalled => {
                 self.tree.get_mut(id).failures = 0;
                 self.set_state(id, NodeState::Done, None, None);
             }
-            Outcome::Returned { error: None, .. } => {
+            // Row 4.
+            None => {
                 let error = format!("returned Ok while {was:?}, without signalling Done");
                 self.die(id, error);
             }
-            Outcome::Returned {
-                error: Some(error), ..
-            } => self.die(id, error),
+            Some(error) => self.die(id, error),
         }
-        self.tree.mark_stopped(id, &mut self.stopped);
     }
 
-    /// A panic is a death, unless the node already died of an illegal signal: one death, one
-    /// log line, one cancellation of its group. With `propagate_panics` it also ends the tree.
-    fn on_panicked(&mut self, id: NodeId, was: NodeState, message: String) {
+    /// Row 9: the restart was told to stop while it waited out its backoff; the runnable
+    /// never ran. It is still owed (`not_before` stays).
+    fn on_not_started(&mut self, id: NodeId) {
+        self.set_state(id, NodeState::Canceled, None, None);
+    }
+
+    /// Row 6: a panic is a death, unless the node already died of an illegal signal: one
+    /// death, one log line, one cancellation of its group. With `propagate_panics` it also
+    /// ends the tree.
+    fn on_panicked(&mut self, id: NodeId, message: String) {
         let propagate = self.config.propagate_panics && self.panic.is_none();
-        if was != NodeState::Dead {
+        if self.tree.get(id).state != NodeState::Dead {
             self.die(id, format!("panicked: {message}"));
         }
         if propagate {
@@ -286,8 +332,9 @@ impl Processor {
         }
     }
 
-    /// → Dead: log once in the node's span, stop its children and its group, and draw the
-    /// backoff that the node and its group owe before any of them starts again (invariant 4).
+    /// Rows 4–6, → Dead: log once in the node's span, stop its children and its group, and
+    /// draw the backoff that the node and its group owe before any of them starts again
+    /// (invariant 4).
     fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
@@ -308,8 +355,8 @@ impl Processor {
     }
 
     /// Cancels the other members of `id`'s group, which may not start again before `owed`.
-    /// Members that were Done must restart with the group, so they become Canceled; one with
-    /// no task left below it can restart as soon as it is due.
+    /// Row 8: members that were Done must restart with the group, so they become Canceled;
+    /// one with no task left below it can restart as soon as it is due.
     fn cancel_group_of(&mut self, id: NodeId, owed: Instant) {
         let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
         for sibling in siblings {
@@ -320,34 +367,39 @@ impl Processor {
                 let active = node.subtree_active();
                 self.set_state(sibling, NodeState::Canceled, None, None);
                 if !active {
-                    self.stopped.push(sibling);
+                    self.restart_candidates.push(sibling);
                 }
             }
         }
     }
 
-    /// Runs the GC over what stopped in this batch and restarts what it chose.
-    fn collect_garbage(&mut self) {
-        if self.stopped.is_empty() {
+    /// Asks the GC which of the subtrees that stopped in this batch to restart, and restarts
+    /// them.
+    fn restart_stopped(&mut self) {
+        if self.restart_candidates.is_empty() {
             return;
         }
-        let restarts = gc::plan(&self.tree, &mut self.stopped, self.shutdown.is_some());
+        let restarts = gc::plan(
+            &self.tree,
+            &mut self.restart_candidates,
+            self.shutdown.is_some(),
+        );
         for id in restarts {
             self.restart(id);
         }
     }
 
-    /// Clears `id`'s children and starts a new run, once the node is due (invariant 4): at
-    /// once for a node that owes nothing, else after the rest of its backoff.
+    /// Row 10: a new run of `id`, once it is due (invariant 4): at once for a node that owes
+    /// nothing, else after the rest of its backoff. Row 12: its children are removed first.
     fn restart(&mut self, id: NodeId) {
         let delay = self
             .tree
             .get(id)
             .not_before
             .saturating_duration_since(self.now);
-        let (summary, events) = (&mut self.summary, &self.events);
+        let (counts, events) = (&mut self.counts, &self.events);
         self.tree.renew(id, |node| {
-            summary.uncount(node.state);
+            counts.uncount(node.state);
             if events.is_watched() {
                 let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
                 event.removed = true;
@@ -371,9 +423,9 @@ impl Processor {
 
     /// Spawns the task for `id`'s current run.
     fn launch(&mut self, id: NodeId, delay: Duration) {
-        self.tree.mark_running(id);
+        self.tree.task_started(id);
         let node = self.tree.get_mut(id);
-        node.pending = !delay.is_zero();
+        node.awaiting_backoff = !delay.is_zero();
         task::spawn(node.ctx.clone(), node.runnable.clone(), delay);
     }
 
@@ -389,7 +441,7 @@ impl Processor {
         let from = node.state;
         node.state = to;
         node.since = self.now;
-        self.summary.count(Some(from), to);
+        self.counts.count(Some(from), to);
         self.emit(id, Some(from), error, delay);
     }
 
@@ -442,19 +494,19 @@ impl Processor {
     /// During shutdown, a run that ended after the deadline is stuck all the same.
     fn note_late_exit(&mut self, id: NodeId, at: Option<Instant>) {
         if let (Some(shutdown), Some(at)) = (self.shutdown.as_mut(), at) {
-            if at > shutdown.deadline && self.tree.get(id).running {
+            if at > shutdown.deadline && self.tree.get(id).has_task {
                 shutdown.late.push(self.tree.get(id).dn().clone());
             }
         }
     }
 
-    /// The deadline passed: abort every task still running and name its node, which is then
-    /// Canceled (with why), not left looking as it did when it was told to stop.
+    /// Row 11: the deadline passed. Aborts every task still running and names its node, which
+    /// is then Canceled (with why), not left looking as it did when it was told to stop.
     fn abort_stuck(&mut self) -> Vec<crate::Dn> {
         let stuck: Vec<NodeId> = self
             .tree
             .preorder(self.tree.root())
-            .filter(|&id| self.tree.get(id).running)
+            .filter(|&id| self.tree.get(id).has_task)
             .collect();
         let mut dns = self
             .shutdown
@@ -468,9 +520,9 @@ impl Processor {
             tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
             dns.push(node.dn().clone());
             self.set_state(id, NodeState::Canceled, Some(why.clone()), None);
-            self.tree.mark_stopped(id, &mut self.stopped);
+            self.tree.task_ended(id, &mut self.restart_candidates);
         }
-        self.stopped.clear();
+        self.restart_candidates.clear();
         dns
     }
 
@@ -491,8 +543,8 @@ impl Processor {
             interrupted,
         };
         // The tree first, so that a status request that finds the processor gone finds it.
-        *self.end.tree.lock() = Some(self.tree.take());
-        self.end.report.send_replace(Some(report));
+        *self.handoff.tree.lock() = Some(self.tree.take());
+        self.handoff.report.send_replace(Some(report));
         tracing::info!(?elapsed, "supervisor stopped");
     }
 }

@@ -1,4 +1,5 @@
-//! What the tree supervises.
+//! What the tree supervises: the trait a node's code implements, and its blanket impl for
+//! async functions.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,15 +19,12 @@ pub type RunFuture = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send + 's
 ///
 /// [`run`](Runnable::run) is called once per (re)start, each time with a fresh [`Context`]. The
 /// future should start its children while New, signal [`Healthy`](crate::Signal::Healthy), serve
-/// until [`Context::cancelled`] completes, then return. What each way of returning means:
-///
-/// | returns | while | the node becomes |
-/// |---|---|---|
-/// | anything | cancelled | Canceled, restarted once due (after its group's backoff, if owed) |
-/// | `Ok(())` | after `signal(Done)` | Done, not restarted |
-/// | `Ok(())` or `Err(_)` | New or Healthy | Dead, restarted after backoff |
-/// | `Err(_)` | after `signal(Done)` | Dead |
-/// | panics | any | Dead (or the supervisor stops, with `propagate_panics`) |
+/// until [`Context::cancelled`] completes, then return. How it returns decides the node's next
+/// state, as rows 3–7 of the [state table](crate::NodeState#state-table) say: after being told
+/// to stop, any return is Canceled (restarted once due); `Ok(())` after signalling
+/// [`Done`](crate::Signal::Done) is Done (not restarted); any other return, and a panic at any
+/// time, is Dead (restarted after backoff, or the supervisor stops, with
+/// [`propagate_panics`](crate::Builder::propagate_panics)).
 ///
 /// # Examples
 ///

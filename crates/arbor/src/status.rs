@@ -1,4 +1,4 @@
-//! A snapshot of the tree, for people (`Display`) and programs (`serde`).
+//! A snapshot of the whole tree, for people (`Display`) and programs (`serde`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +13,7 @@ use crate::tree::Tree;
 use crate::{Dn, NodeState};
 
 /// The whole tree at one moment, from [`Supervisor::status`](crate::Supervisor::status).
+/// ([`StateCounts`](crate::StateCounts) is the cheap alternative when only numbers matter.)
 ///
 /// A flat list of nodes, parents before children (preorder), each with the index of its parent:
 /// so that a tree of any depth is built, cloned, compared, serialized and dropped without
@@ -40,7 +41,7 @@ use crate::{Dn, NodeState};
 ///     Ok(())
 /// });
 /// let mut events = sup.events();
-/// while sup.summary().await.healthy < 2 {
+/// while sup.counts().await.healthy < 2 {
 ///     events.next().await;
 /// }
 /// let status = sup.status().await;
@@ -52,18 +53,20 @@ use crate::{Dn, NodeState};
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Status {
+#[non_exhaustive]
+pub struct TreeStatus {
     nodes: Vec<NodeStatus>,
 }
 
-/// One node in a [`Status`].
+/// One node in a [`TreeStatus`].
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct NodeStatus {
     /// The node's DN.
     pub dn: Dn,
-    /// The index of its parent in [`Status::iter`]'s order; `None` for the root.
+    /// The index of its parent in [`TreeStatus::iter`]'s order; `None` for the root.
     pub parent: Option<usize>,
-    /// Its state.
+    /// Its state (see the [state table](NodeState#state-table)).
     pub state: NodeState,
     /// Told to stop (by shutdown, or an ancestor's or group sibling's death) but its runnable
     /// has not returned yet. A node that stays so is ignoring its cancellation.
@@ -100,9 +103,9 @@ impl Serialize for NodeStatus {
     }
 }
 
-impl Status {
+impl TreeStatus {
     /// A snapshot of `tree`, walked without recursion.
-    pub(crate) fn of(tree: &Tree, now: Instant) -> Status {
+    pub(crate) fn of(tree: &Tree, now: Instant) -> TreeStatus {
         let mut nodes: Vec<NodeStatus> = Vec::with_capacity(tree.len());
         // (node, its parent's index in `nodes`)
         let mut stack: Vec<(NodeId, Option<usize>)> = vec![(tree.root(), None)];
@@ -121,7 +124,7 @@ impl Status {
                 nodes[p].end = nodes[p].end.max(end);
             }
         }
-        Status { nodes }
+        TreeStatus { nodes }
     }
 
     /// The root node.
@@ -154,14 +157,9 @@ impl Status {
         node.parent.and_then(|p| self.nodes.get(p))
     }
 
-    /// How many nodes the tree has.
-    pub fn len(&self) -> usize {
+    /// How many nodes the tree has (at least one: the root).
+    pub fn node_count(&self) -> usize {
         self.nodes.len()
-    }
-
-    /// Always false: a tree has at least its root.
-    pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
     }
 }
 
@@ -177,7 +175,7 @@ fn node_status(
         dn: node.dn().clone(),
         parent,
         state: node.state,
-        stopping: node.running && node.is_cancelled(),
+        stopping: node.has_task && node.is_cancelled(),
         restarts: node.restarts,
         last_error: node.last_error.clone(),
         notes: node.ctx.notes(),
@@ -191,7 +189,7 @@ fn node_status(
 /// tree's drawing grows with its node count, not with the square of its depth.
 const MAX_INDENT: usize = 32;
 
-impl fmt::Display for Status {
+impl fmt::Display for TreeStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SPACES: &str = "                                                                ";
         for node in &self.nodes {
@@ -217,60 +215,5 @@ impl fmt::Display for Status {
             writeln!(f)?;
         }
         Ok(())
-    }
-}
-
-/// How many nodes the tree has in each state, from
-/// [`Supervisor::summary`](crate::Supervisor::summary). Kept up to date by the processor, so
-/// asking costs nothing in proportion to the tree, unlike a full [`Status`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// All nodes.
-    pub nodes: usize,
-    /// Nodes in [`NodeState::New`]. (A dead node waiting out its backoff stays Dead until its
-    /// runnable is entered again.)
-    pub new: usize,
-    /// Nodes in [`NodeState::Healthy`].
-    pub healthy: usize,
-    /// Nodes in [`NodeState::Done`].
-    pub done: usize,
-    /// Nodes in [`NodeState::Dead`].
-    pub dead: usize,
-    /// Nodes in [`NodeState::Canceled`].
-    pub canceled: usize,
-}
-
-impl Summary {
-    pub(crate) fn of(tree: &Tree) -> Summary {
-        let mut summary = Summary::default();
-        for id in tree.preorder(tree.root()) {
-            summary.count(None, tree.get(id).state);
-        }
-        summary
-    }
-
-    /// Records a node entering `to`, from `from` or, if `None`, as a new node.
-    pub(crate) fn count(&mut self, from: Option<NodeState>, to: NodeState) {
-        match from {
-            Some(from) => *self.slot(from) -= 1,
-            None => self.nodes += 1,
-        }
-        *self.slot(to) += 1;
-    }
-
-    /// Records that a node in `state` was removed.
-    pub(crate) fn uncount(&mut self, state: NodeState) {
-        *self.slot(state) -= 1;
-        self.nodes -= 1;
-    }
-
-    fn slot(&mut self, state: NodeState) -> &mut usize {
-        match state {
-            NodeState::New => &mut self.new,
-            NodeState::Healthy => &mut self.healthy,
-            NodeState::Done => &mut self.done,
-            NodeState::Dead => &mut self.dead,
-            NodeState::Canceled => &mut self.canceled,
-        }
     }
 }

@@ -1,17 +1,15 @@
-//! The handle on a running tree: status, events, shutdown.
+//! The handle on a running tree: what users hold to read it and to end it.
 
 use std::fmt;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::events::Publisher;
-use crate::message::{Link, Msg};
-use crate::processor::Processor;
-use crate::tree::Tree;
-use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
+use crate::handoff::Handoff;
+use crate::message::Msg;
+use crate::{Builder, EventStream, Runnable, ShutdownReport, StateCounts, TreeStatus};
 
 /// Runs a supervision tree: one processor task that owns it, under a root runnable.
 ///
@@ -46,7 +44,7 @@ use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
 ///     Ok(())
 /// });
 /// let mut events = sup.events();
-/// while sup.status().await.iter().filter(|n| n.state == arbor::NodeState::Healthy).count() < 2 {
+/// while sup.counts().await.healthy < 2 {
 ///     events.next().await;
 /// }
 /// println!("{}", sup.status().await);
@@ -56,107 +54,30 @@ use crate::{Backoff, Dn, Error, Events, Runnable, Status, Summary};
 /// ```
 pub struct Supervisor {
     tx: mpsc::UnboundedSender<Msg>,
-    end: Arc<End>,
+    handoff: Arc<Handoff>,
     /// How many event streams exist (the processor skips building events while none does).
-    streams: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-/// Where the processor leaves its results when it ends.
-pub(crate) struct End {
-    pub(crate) report: watch::Sender<Option<ShutdownReport>>,
-    /// The final tree, so that `status()` still answers after the processor is gone.
-    pub(crate) tree: Mutex<Option<Tree>>,
-}
-
-/// Settings of a supervisor, made with [`Supervisor::builder`].
-#[derive(Debug, Clone)]
-pub struct Builder {
-    config: Config,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) backoff: Backoff,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) propagate_panics: bool,
-    pub(crate) event_capacity: usize,
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder {
-            config: Config {
-                backoff: Backoff::default(),
-                shutdown_timeout: Duration::from_secs(10),
-                propagate_panics: false,
-                event_capacity: 4096,
-            },
-        }
-    }
-}
-
-impl Builder {
-    /// The backoff between restarts of a node that keeps dying (default: [`Backoff::default`]).
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.config.backoff = backoff;
-        self
-    }
-
-    /// How long [`Supervisor::shutdown`] waits for runnables to return before it aborts them
-    /// and reports them as stuck (default: 10 s).
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.config.shutdown_timeout = timeout;
-        self
-    }
-
-    /// With `true`, a panic in any runnable stops the whole supervisor, and
-    /// [`wait`](Supervisor::wait) / [`shutdown`](Supervisor::shutdown) report it as
-    /// [`Error::Panicked`]; for tests, where a panic is a bug. With `false` (the default), a
-    /// panic is a death like any other: logged, and the node restarted with backoff.
-    pub fn propagate_panics(mut self, propagate: bool) -> Self {
-        self.config.propagate_panics = propagate;
-        self
-    }
-
-    /// How many of the latest transitions the event streams keep for readers that fall behind
-    /// (default: 4096, shared by all streams). A stream further behind skips to a fresh
-    /// snapshot; see [`Events`]. At least 1.
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.config.event_capacity = capacity;
-        self
-    }
-
-    /// Starts the processor on the current tokio runtime, and the root runnable under it.
-    ///
-    /// # Errors
-    ///
-    /// - [`Error::InvalidConfig`] if the backoff is out of range;
-    /// - [`Error::NoRuntime`] outside a tokio runtime.
-    pub fn spawn(self, root: impl Runnable) -> Result<Supervisor, Error> {
-        self.config.backoff.validate()?;
-        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let end = Arc::new(End {
-            report: watch::channel(None).0,
-            tree: Mutex::new(None),
-        });
-        let link = Link::new(tx.clone(), runtime.clone());
-        let events = Publisher::new(self.config.event_capacity);
-        let streams = events.streams();
-        let processor = Processor::new(Arc::new(root), self.config, link, rx, events, end.clone());
-        let span = tracing::info_span!("supervisor");
-        runtime.spawn(tracing::Instrument::instrument(processor.run(), span));
-        Ok(Supervisor { tx, end, streams })
-    }
+    streams: Arc<AtomicUsize>,
 }
 
 impl Supervisor {
+    pub(crate) fn from_parts(
+        tx: mpsc::UnboundedSender<Msg>,
+        handoff: Arc<Handoff>,
+        streams: Arc<AtomicUsize>,
+    ) -> Self {
+        Supervisor {
+            tx,
+            handoff,
+            streams,
+        }
+    }
+
     /// Starts a tree under `root` with the default settings, on the current tokio runtime.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime, like `tokio::spawn`. [`Builder::spawn`] returns
-    /// [`Error::NoRuntime`] instead.
+    /// [`Error::NoRuntime`](crate::Error::NoRuntime) instead.
     pub fn new(root: impl Runnable) -> Supervisor {
         match Self::builder().spawn(root) {
             Ok(sup) => sup,
@@ -174,19 +95,16 @@ impl Supervisor {
     /// # Cancel safety
     ///
     /// Cancel safe: the request has no effect on the tree.
-    pub async fn status(&self) -> Status {
+    pub async fn status(&self) -> TreeStatus {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Msg::Status { reply }).is_ok() {
+        if self.tx.send(Msg::ReportStatus { reply }).is_ok() {
             if let Ok(status) = answer.await {
                 return status;
             }
         }
         // The processor has ended; it left the tree behind before it dropped our request.
-        let tree = self.end.tree.lock();
-        let tree = tree
-            .as_ref()
-            .expect("the processor stores its tree before it stops listening");
-        Status::of(tree, tokio::time::Instant::now())
+        self.handoff
+            .with_tree(|tree| TreeStatus::of(tree, tokio::time::Instant::now()))
     }
 
     /// How many nodes are in each state. Unlike [`status`](Supervisor::status), this costs the
@@ -195,24 +113,20 @@ impl Supervisor {
     /// # Cancel safety
     ///
     /// Cancel safe: the request has no effect on the tree.
-    pub async fn summary(&self) -> Summary {
+    pub async fn counts(&self) -> StateCounts {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send(Msg::Summary { reply }).is_ok() {
-            if let Ok(summary) = answer.await {
-                return summary;
+        if self.tx.send(Msg::ReportCounts { reply }).is_ok() {
+            if let Ok(counts) = answer.await {
+                return counts;
             }
         }
-        let tree = self.end.tree.lock();
-        let tree = tree
-            .as_ref()
-            .expect("the processor stores its tree before it stops listening");
-        Summary::of(tree)
+        self.handoff.with_tree(StateCounts::of)
     }
 
     /// Every state transition from now on, after a snapshot of the current states.
-    /// See [`Events`].
-    pub fn events(&self) -> Events {
-        Events::subscribe(self.tx.clone(), self.streams.clone())
+    /// See [`EventStream`].
+    pub fn events(&self) -> EventStream {
+        EventStream::subscribe(self.tx.clone(), self.streams.clone())
     }
 
     /// Cancels the whole tree, waits until every runnable has returned (or, after the shutdown
@@ -234,7 +148,7 @@ impl Supervisor {
     ///
     /// Cancel safe.
     pub async fn wait(&self) -> ShutdownReport {
-        let mut report = self.end.report.subscribe();
+        let mut report = self.handoff.report.subscribe();
         let finished = report
             .wait_for(Option::is_some)
             .await
@@ -243,12 +157,7 @@ impl Supervisor {
             Ok(report) => report.expect("waited for Some"),
             // The runtime dropped the processor before it finished (the runtime is shutting
             // down): no runnable can run any more, but none was waited for either.
-            Err(_) => ShutdownReport {
-                stuck: Vec::new(),
-                panic: None,
-                elapsed: Duration::ZERO,
-                interrupted: true,
-            },
+            Err(_) => ShutdownReport::interrupted(Vec::new(), Duration::ZERO),
         }
     }
 }
@@ -262,52 +171,7 @@ impl Drop for Supervisor {
 impl fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor")
-            .field("stopped", &self.end.report.borrow().is_some())
+            .field("stopped", &self.handoff.report.borrow().is_some())
             .finish()
-    }
-}
-
-/// How a supervisor ended, from [`Supervisor::shutdown`] or [`Supervisor::wait`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ShutdownReport {
-    /// Nodes whose runnable had not returned by the shutdown timeout, parents first. Their tasks
-    /// were aborted: they are dropped at their next `.await` (a runnable that blocks its thread
-    /// without awaiting cannot be stopped by anyone).
-    pub stuck: Vec<Dn>,
-    /// The panic that stopped the supervisor, with `propagate_panics`.
-    pub panic: Option<PanicReport>,
-    /// From the start of the shutdown until the last runnable returned or was aborted.
-    pub elapsed: Duration,
-    /// The runtime dropped the processor before it could finish (e.g. the runtime shut down).
-    pub interrupted: bool,
-}
-
-/// A runnable's panic that stopped a supervisor built with `propagate_panics`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PanicReport {
-    /// The node whose runnable panicked.
-    pub dn: Dn,
-    /// The panic message.
-    pub message: String,
-}
-
-impl ShutdownReport {
-    /// `Ok` if every runnable returned in time and nothing panicked.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::Panicked`] for a propagated panic, else [`Error::ShutdownTimedOut`] naming the
-    /// stuck nodes.
-    pub fn into_result(self) -> Result<(), Error> {
-        if let Some(panic) = self.panic {
-            return Err(Error::Panicked {
-                dn: panic.dn,
-                message: panic.message,
-            });
-        }
-        if !self.stuck.is_empty() {
-            return Err(Error::ShutdownTimedOut { stuck: self.stuck });
-        }
-        Ok(())
     }
 }

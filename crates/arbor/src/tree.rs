@@ -5,8 +5,8 @@
 //! Besides those of [`node`](crate::node):
 //!
 //! 1. `first_child`/`next_sibling` list a node's children in the order they were started.
-//! 2. `live_children` (node invariant 4) is kept exact by [`Tree::mark_running`] and
-//!    [`Tree::mark_stopped`], which walk upwards only while a subtree flips between active and
+//! 2. `active_children` (node invariant 5) is kept exact by [`Tree::task_started`] and
+//!    [`Tree::task_ended`], which walk upwards only while a subtree flips between active and
 //!    stopped. Starting a child under a running parent is O(1); a stop costs one step per
 //!    ancestor whose subtree stops with it. Nothing here ever visits the whole tree.
 //! 3. Only a fully stopped subtree is removed, so no removed node has a task.
@@ -16,28 +16,28 @@ use std::sync::Arc;
 use slab::Slab;
 use tokio::time::Instant;
 
-use crate::message::MsgSender;
+use crate::link::SharedLink;
 use crate::node::{Node, NodeId};
 use crate::{unwind, Context, Dn, NodeState, Runnable};
 
 pub(crate) struct Tree {
     nodes: Slab<Node>,
     root: NodeId,
-    /// How many nodes are `running`, for shutdown.
-    running: usize,
+    /// How many nodes have a task, for shutdown.
+    tasks: usize,
     /// Given to the contexts the tree makes (the root's, and every restart's).
-    tx: MsgSender,
+    link: SharedLink,
 }
 
 impl Tree {
-    /// A tree holding only the root, which is not running yet.
-    pub(crate) fn new(root: Arc<dyn Runnable>, tx: MsgSender, now: Instant) -> Self {
-        let ctx = Context::new(Dn::root(), tx.clone(), false);
+    /// A tree holding only the root, which has no task yet.
+    pub(crate) fn new(root: Arc<dyn Runnable>, link: SharedLink, now: Instant) -> Self {
+        let ctx = Context::new(Dn::root(), link.clone(), false);
         let mut tree = Tree {
             nodes: Slab::new(),
             root: NodeId::from_index(0),
-            running: 0,
-            tx,
+            tasks: 0,
+            link,
         };
         tree.root = tree.insert(None, ctx, root, now);
         tree
@@ -48,8 +48,8 @@ impl Tree {
         let empty = Tree {
             nodes: Slab::new(),
             root: self.root,
-            running: 0,
-            tx: self.tx.clone(),
+            tasks: 0,
+            link: self.link.clone(),
         };
         std::mem::replace(self, empty)
     }
@@ -62,8 +62,9 @@ impl Tree {
         self.nodes.len()
     }
 
-    pub(crate) fn running(&self) -> usize {
-        self.running
+    /// How many nodes have a task.
+    pub(crate) fn tasks(&self) -> usize {
+        self.tasks
     }
 
     pub(crate) fn get(&self, id: NodeId) -> &Node {
@@ -89,13 +90,13 @@ impl Tree {
         self.remove_descendants(id, removed);
         let node = self.get(id);
         let cancelled = node.parent.is_some_and(|p| self.get(p).is_cancelled());
-        let ctx = Context::new(node.dn().clone(), self.tx.clone(), cancelled);
+        let ctx = Context::new(node.dn().clone(), self.link.clone(), cancelled);
         ctx.register(id);
         let node = self.get_mut(id);
         node.ctx = ctx;
     }
 
-    /// Adds a node for the run `ctx`, not running yet, as the last child of `parent`, in a
+    /// Adds a node for the run `ctx`, with no task yet, as the last child of `parent`, in a
     /// group of its own. A child of a cancelled parent is cancelled (node invariant 4).
     pub(crate) fn insert(
         &mut self,
@@ -118,9 +119,9 @@ impl Tree {
             restarts: 0,
             failures: 0,
             not_before: now,
-            running: false,
-            pending: false,
-            live_children: 0,
+            has_task: false,
+            awaiting_backoff: false,
+            active_children: 0,
             parent,
             first_child: None,
             last_child: None,
@@ -181,25 +182,25 @@ impl Tree {
     }
 
     /// Records that a task now exists for `id`'s current run.
-    pub(crate) fn mark_running(&mut self, id: NodeId) {
+    pub(crate) fn task_started(&mut self, id: NodeId) {
         let node = self.get_mut(id);
-        debug_assert!(!node.running, "at most one task per node");
+        debug_assert!(!node.has_task, "at most one task per node");
         let was_active = node.subtree_active();
-        node.running = true;
-        self.running += 1;
+        node.has_task = true;
+        self.tasks += 1;
         if !was_active {
             self.propagate_active(id);
         }
     }
 
     /// Records that `id`'s task has ended. Every node whose subtree stops with it and that
-    /// wants a restart is pushed to `stopped`, lowest first, for the GC to consider.
-    pub(crate) fn mark_stopped(&mut self, id: NodeId, stopped: &mut Vec<NodeId>) {
+    /// wants a restart is pushed to `candidates`, lowest first, for the GC to consider.
+    pub(crate) fn task_ended(&mut self, id: NodeId, candidates: &mut Vec<NodeId>) {
         let node = self.get_mut(id);
-        debug_assert!(node.running, "only a running node can stop");
-        node.running = false;
-        node.pending = false;
-        self.running -= 1;
+        debug_assert!(node.has_task, "only a node with a task can stop");
+        node.has_task = false;
+        node.awaiting_backoff = false;
+        self.tasks -= 1;
         let mut cur = id;
         loop {
             let node = self.get(cur);
@@ -207,10 +208,10 @@ impl Tree {
                 return;
             }
             if node.state.wants_restart() {
-                stopped.push(cur);
+                candidates.push(cur);
             }
             let Some(parent) = node.parent else { return };
-            self.get_mut(parent).live_children -= 1;
+            self.get_mut(parent).active_children -= 1;
             cur = parent;
         }
     }
@@ -221,7 +222,7 @@ impl Tree {
         while let Some(parent) = self.get(cur).parent {
             let p = self.get_mut(parent);
             let was_active = p.subtree_active();
-            p.live_children += 1;
+            p.active_children += 1;
             if was_active {
                 return;
             }
@@ -247,7 +248,7 @@ impl Tree {
         while let Some(this) = stack.pop() {
             stack.extend(self.children(this));
             let node = self.nodes.remove(this.index());
-            debug_assert!(!node.running);
+            debug_assert!(!node.has_task);
             removed(&node);
             drop_node(node);
         }
@@ -282,7 +283,6 @@ pub(crate) mod tests {
 
     /// A tree built by hand, for the pure tests of this module and of the GC.
     pub(crate) fn tree_with_root() -> Tree {
-        // Nothing listens: these trees never run a task.
         // Nothing listens and nothing is spawned: the runtime only has to exist.
         static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
         let runtime = RUNTIME.get_or_init(|| {
@@ -291,7 +291,7 @@ pub(crate) mod tests {
                 .expect("a runtime for the tree tests")
         });
         let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let link = crate::message::Link::new(tx, runtime.handle().clone());
+        let link = crate::link::Link::new(tx, runtime.handle().clone());
         Tree::new(idle(), link, Instant::now())
     }
 
@@ -300,10 +300,11 @@ pub(crate) mod tests {
     }
 
     pub(crate) fn add(tree: &mut Tree, parent: NodeId, name: &str) -> NodeId {
-        let dn = tree.get(parent).dn().child(name.to_owned());
-        let ctx = Context::new(dn, tree.tx.clone(), false);
+        let name = crate::Name::new(name.to_owned()).expect("a valid test name");
+        let dn = tree.get(parent).dn().child(name);
+        let ctx = Context::new(dn, tree.link.clone(), false);
         let id = tree.insert(Some(parent), ctx, idle(), Instant::now());
-        tree.mark_running(id);
+        tree.task_started(id);
         id
     }
 
@@ -311,42 +312,42 @@ pub(crate) mod tests {
     fn stop_flips_only_the_stopped_part() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let b = add(&mut tree, root, "b");
         let a1 = add(&mut tree, a, "a1");
-        assert_eq!(tree.get(root).live_children, 2);
-        assert_eq!(tree.get(a).live_children, 1);
+        assert_eq!(tree.get(root).active_children, 2);
+        assert_eq!(tree.get(a).active_children, 1);
 
         let mut stopped = Vec::new();
         tree.get_mut(a).state = NodeState::Dead;
-        tree.mark_stopped(a, &mut stopped);
+        tree.task_ended(a, &mut stopped);
         assert!(
             stopped.is_empty(),
             "a1 still runs, so a's subtree has not stopped"
         );
-        assert_eq!(tree.get(root).live_children, 2);
+        assert_eq!(tree.get(root).active_children, 2);
 
         tree.get_mut(a1).state = NodeState::Canceled;
-        tree.mark_stopped(a1, &mut stopped);
+        tree.task_ended(a1, &mut stopped);
         assert_eq!(stopped, vec![a1, a], "both flipped, lowest first");
-        assert_eq!(tree.get(root).live_children, 1);
-        assert_eq!(tree.running(), 2, "root and b");
+        assert_eq!(tree.get(root).active_children, 1);
+        assert_eq!(tree.tasks(), 2, "root and b");
 
         let mut removed = Vec::new();
         tree.renew(a, |n| removed.push(n.state));
         assert_eq!(removed, [NodeState::Canceled]);
         assert_eq!(tree.children(a).count(), 0);
         assert_eq!(tree.children(root).collect::<Vec<_>>(), vec![a, b]);
-        tree.mark_running(a);
-        assert_eq!(tree.get(root).live_children, 2);
+        tree.task_started(a);
+        assert_eq!(tree.get(root).active_children, 2);
     }
 
     #[test]
     fn groups_are_rings() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let ids: Vec<_> = ["x", "y", "z"]
             .iter()
             .map(|n| add(&mut tree, root, n))
@@ -374,7 +375,7 @@ mod cancel_tests {
     fn cancellation_reaches_the_subtree_and_is_inherited_by_new_children() {
         let mut tree = tree_with_root();
         let root = tree.root();
-        tree.mark_running(root);
+        tree.task_started(root);
         let a = add(&mut tree, root, "a");
         let a1 = add(&mut tree, a, "a1");
         let b = add(&mut tree, root, "b");

@@ -8,7 +8,12 @@
 
 use std::any::Any;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::{Context, RunFuture, Runnable};
 
 /// Runs `f`, turning a panic into its message.
 pub(crate) fn catch<T>(f: impl FnOnce() -> T) -> Result<T, String> {
@@ -46,6 +51,90 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
         std::mem::forget(payload);
     }
     message
+}
+
+/// How a run ended, in terms that need no more user code: the error is already described, and
+/// the future, with everything it owned, already dropped.
+pub(crate) enum Ended {
+    /// The runnable returned: `None` for `Ok(())`, else its error chain.
+    Returned(Option<String>),
+    Panicked(String),
+}
+
+/// Runs a runnable's future, turning a panic (in `run` itself, in any poll, in the drop of the
+/// future or of its error, in the error's `Display`) into [`Ended::Panicked`].
+///
+/// The future is dropped as soon as it completes, before the end is reported: whatever it owns
+/// (sockets, files, child processes) is gone by the time the node may start again, so two runs
+/// of a node never overlap, not even in a destructor.
+pub(crate) enum CatchUnwind {
+    Running(RunFuture),
+    Panicked(Option<String>),
+    Finished,
+}
+
+impl CatchUnwind {
+    pub(crate) fn start(runnable: &dyn Runnable, ctx: Context) -> Self {
+        match catch(|| runnable.run(ctx)) {
+            Ok(fut) => CatchUnwind::Running(fut),
+            Err(message) => CatchUnwind::Panicked(Some(message)),
+        }
+    }
+
+    /// Drops the finished (or panicked) future, and says if its drop panicked.
+    fn drop_future(&mut self) -> Result<(), String> {
+        drop_guarded(std::mem::replace(self, CatchUnwind::Finished))
+    }
+}
+
+impl Future for CatchUnwind {
+    type Output = Ended;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Ended> {
+        let this = self.get_mut();
+        match this {
+            CatchUnwind::Running(fut) => match catch(|| fut.as_mut().poll(cx)) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => {
+                    let dropped = this.drop_future();
+                    Poll::Ready(ended(result, dropped))
+                }
+                Err(message) => {
+                    // The future that panicked is given up; its drop may panic again.
+                    let _ = this.drop_future();
+                    Poll::Ready(Ended::Panicked(message))
+                }
+            },
+            CatchUnwind::Panicked(message) => Poll::Ready(Ended::Panicked(
+                message
+                    .take()
+                    .unwrap_or_else(|| "polled after a panic".to_owned()),
+            )),
+            CatchUnwind::Finished => {
+                Poll::Ready(Ended::Panicked("polled after it ended".to_owned()))
+            }
+        }
+    }
+}
+
+/// What a returned run means, once its future has been dropped (`dropped`).
+fn ended(result: anyhow::Result<()>, dropped: Result<(), String>) -> Ended {
+    let error = match result {
+        Ok(()) => None,
+        Err(err) => {
+            let described = describe(&err);
+            if let Err(message) = drop_guarded(err) {
+                return Ended::Panicked(format!(
+                    "{message} (while dropping its error: {described})"
+                ));
+            }
+            Some(described)
+        }
+    };
+    match dropped {
+        Ok(()) => Ended::Returned(error),
+        Err(message) => Ended::Panicked(format!("{message} (while dropping its future)")),
+    }
 }
 
 #[cfg(test)]

@@ -164,8 +164,8 @@ impl Host {
         &self,
         what: &str,
         within: Duration,
-        want: impl Fn(&arbor::Status) -> bool,
-    ) -> arbor::Status {
+        want: impl Fn(&arbor::TreeStatus) -> bool,
+    ) -> arbor::TreeStatus {
         let wait = async {
             loop {
                 let status = self.sup.status().await;

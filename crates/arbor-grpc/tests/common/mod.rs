@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use arbor::{Events, Group, NodeState, Supervisor};
+use arbor::{EventStream, Group, NodeState, Supervisor};
 use arbor_grpc::{GrpcServer, Serve, Supervised};
 use arbor_test_kit::{assert_clean, entered, expect, fast_backoff, loopback, root_with, DEADLINE};
 use tokio::sync::{mpsc, watch};
@@ -187,7 +187,7 @@ pub fn supervise_group(make: impl Fn() -> Group + Send + Sync + 'static) -> Supe
 }
 
 /// Waits until `root.grpc` is Healthy, and returns the address it serves on.
-pub async fn serving(events: &mut Events, server: &Supervised<GrpcServer>) -> SocketAddr {
+pub async fn serving(events: &mut EventStream, server: &Supervised<GrpcServer>) -> SocketAddr {
     expect(events, entered("root.grpc", NodeState::Healthy)).await;
     server
         .local_addr()
@@ -261,7 +261,7 @@ pub async fn finished(shutdown: tokio::task::JoinHandle<arbor::ShutdownReport>) 
 pub struct OnLoopback {
     pub server: Supervised<GrpcServer>,
     pub sup: std::sync::Arc<Supervisor>,
-    pub events: Events,
+    pub events: EventStream,
     pub channel: Channel,
     pub control: SlowControl,
 }

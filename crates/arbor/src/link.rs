@@ -1,0 +1,42 @@
+//! What every run of one tree shares: the processor's inbox, and the runtime the tree runs on.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::message::Msg;
+
+/// The tree's shared link, held by every [`Context`](crate::Context) of the tree.
+///
+/// A context is `Send`, so a runnable may hand it to a plain thread; children started from
+/// there are spawned on the tree's runtime, not on whatever runtime the caller is in (if any).
+pub(crate) struct Link {
+    tx: mpsc::UnboundedSender<Msg>,
+    runtime: tokio::runtime::Handle,
+}
+
+/// One link per tree, shared by all of its contexts.
+pub(crate) type SharedLink = Arc<Link>;
+
+impl Link {
+    pub(crate) fn new(
+        tx: mpsc::UnboundedSender<Msg>,
+        runtime: tokio::runtime::Handle,
+    ) -> SharedLink {
+        Arc::new(Link { tx, runtime })
+    }
+
+    /// Sends to the processor; `Err` once it is gone.
+    pub(crate) fn send(&self, msg: Msg) -> Result<(), mpsc::error::SendError<Msg>> {
+        self.tx.send(msg)
+    }
+
+    /// Spawns a run's task on the tree's runtime.
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(task)
+    }
+}

@@ -1,0 +1,85 @@
+//! The states of a node and the one table of their transitions, which the rest of the crate's
+//! documentation links to and the processor's handlers implement row by row.
+
+use serde::Serialize;
+
+/// The state of a node.
+///
+/// # State table
+///
+/// Every transition a node can make. The processor has one handler per row, and nothing else
+/// changes a node's state.
+///
+/// | row | from | when | to |
+/// |---|---|---|---|
+/// | 1 | — | a parent's run starts it ([`Context::run`], [`Context::run_group`]), or the supervisor starts the root | New |
+/// | 2 | New | its run signals [`Healthy`](crate::Signal::Healthy) | Healthy |
+/// | 3 | Healthy | its run, not told to stop, returns `Ok(())` after signalling [`Done`](crate::Signal::Done) | Done |
+/// | 4 | New, Healthy | its run, not told to stop, returns `Err`, or `Ok(())` without having signalled Done | Dead |
+/// | 5 | New, Healthy | its run signals against the rules ([`Error::InvalidSignal`]); the run goes on, and its return changes nothing | Dead |
+/// | 6 | New, Healthy | its run panics, told to stop or not (in `run`, in a poll, in the drop of its future or its error) | Dead |
+/// | 7 | New, Healthy | its run returns, `Ok` or `Err`, after it was told to stop | Canceled |
+/// | 8 | Done | a member of its group dies (rows 4–6): it must restart with its group | Canceled |
+/// | 9 | Dead, Canceled | it is told to stop while its restart waits out a backoff: the new run never began | Canceled |
+/// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), and the supervisor is not shutting down: a new run | New |
+/// | 11 | any, with a task | its run still has not returned at the shutdown deadline: the task is aborted | Canceled |
+/// | 12 | any | its parent restarts (row 10), which removes the parent's children; the parent's new run starts them anew (row 1) | removed |
+///
+/// "Told to stop" means cancelled: by shutdown, or because an ancestor or a group member died.
+///
+/// What comes with the rows:
+///
+/// - **Rows 2 and 3 reset the node's [`Backoff`]** (row 2 only once the node has been Healthy
+///   for [`Backoff::reset_after`], if that is set).
+/// - **Rows 4–6 are a death.** The node is cancelled with its subtree and its group members
+///   with theirs, and it draws its next backoff at once: neither the node nor any member of
+///   its group starts again before that backoff has passed, even if its wait is cancelled
+///   (row 9) and begun again. A second death of the same run (a panic after an illegal signal)
+///   changes nothing. With [`Builder::propagate_panics`], row 6 also shuts the supervisor down.
+/// - **Row 10 waits for what is owed.** A node that owes no backoff (one cancelled by an
+///   ancestor's death) is restarted at once; one that owes some is entered again when it has
+///   passed. It stays Dead or Canceled meanwhile. A Done node restarts only through row 8 or
+///   an ancestor's restart (row 12).
+/// - Each run is new: anything from an earlier run (a late return, a cancelled backoff) is
+///   ignored, so a node never runs twice at once.
+///
+/// # What a runnable sees
+///
+/// A run that has signalled Done is Done as far as its own [`Context`] is concerned: errors
+/// such as [`Error::NotNew`] name that state, although the node becomes Done only when the run
+/// returns `Ok(())` (row 3).
+///
+/// [`Context`]: crate::Context
+/// [`Context::run`]: crate::Context::run
+/// [`Context::run_group`]: crate::Context::run_group
+/// [`Error::InvalidSignal`]: crate::Error::InvalidSignal
+/// [`Error::NotNew`]: crate::Error::NotNew
+/// [`Backoff`]: crate::Backoff
+/// [`Backoff::reset_after`]: crate::Backoff::reset_after
+/// [`Builder::propagate_panics`]: crate::Builder::propagate_panics
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum NodeState {
+    /// Started or restarted, nothing signalled yet (rows 1 and 10): the only state in which
+    /// its run may start children.
+    New,
+    /// Set up and serving: its run signalled Healthy (row 2).
+    Healthy,
+    /// Finished and needing no loop (row 3). Its children keep running.
+    Done,
+    /// Its run ended, or broke a rule, when it should not have (rows 4–6). Restarted after
+    /// its backoff.
+    Dead,
+    /// Its run ended after it was told to stop (rows 7–9, 11). Restarted once due, unless the
+    /// supervisor is shutting down.
+    Canceled,
+}
+
+impl NodeState {
+    /// Whether row 10 applies to a node in this state once its whole subtree has stopped.
+    pub(crate) fn wants_restart(self) -> bool {
+        match self {
+            NodeState::Dead | NodeState::Canceled => true,
+            NodeState::New | NodeState::Healthy | NodeState::Done => false,
+        }
+    }
+}
