@@ -34,7 +34,7 @@ use crate::child_names::ChildNames;
 use crate::link::{Link, SharedLink};
 use crate::message::Msg;
 use crate::node::NodeId;
-use crate::{task, Dn, Error, Group, Name, NodeState, Runnable, Signal};
+use crate::{task, Child, Dn, Error, Group, Name, NodeState, Runnable, Signal};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -152,7 +152,16 @@ impl Context {
         name: impl Into<std::borrow::Cow<'static, str>>,
         runnable: impl Runnable,
     ) -> Result<(), Error> {
-        self.run_group(Group::new().add(name, runnable))
+        self.run_child(Child::new(name, runnable))
+    }
+
+    /// Starts one child with its own policy (see [`Child`]), in a group of its own.
+    ///
+    /// # Errors
+    ///
+    /// The same as [`run_group`](Context::run_group).
+    pub fn run_child(&self, child: Child) -> Result<(), Error> {
+        self.run_group(Group::new().child(child))
     }
 
     /// Starts the members of `group` as children that co-restart: if one dies, the others are

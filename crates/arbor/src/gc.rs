@@ -22,29 +22,46 @@
 
 use crate::node::NodeId;
 use crate::tree::Tree;
+use crate::Restart;
 
-/// Chooses, from the nodes whose subtree has just stopped, those to restart now.
-///
-/// `stopped` is drained. While the tree is shutting down nothing restarts.
-pub(crate) fn plan(tree: &Tree, stopped: &mut Vec<NodeId>, shutting_down: bool) -> Vec<NodeId> {
-    if shutting_down {
-        stopped.clear();
-        return Vec::new();
-    }
-    let mut restarts: Vec<NodeId> = stopped
-        .drain(..)
-        .filter(|&id| must_and_may_restart(tree, id) && is_topmost(tree, id))
-        .collect();
-    // A node can be reported twice in one pass (a Done group member that was canceled while
-    // already stopped is queued directly); restart it once.
-    restarts.sort_unstable_by_key(|id| id.index());
-    restarts.dedup();
-    restarts
+/// What the processor is to do with the subtrees that stopped.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Plan {
+    /// Nodes to give a new run (row 10 of the state table).
+    pub(crate) restart: Vec<NodeId>,
+    /// Temporary nodes whose run has ended, to remove with their subtrees.
+    pub(crate) remove: Vec<NodeId>,
 }
 
-fn must_and_may_restart(tree: &Tree, id: NodeId) -> bool {
+/// Chooses, from the nodes whose subtree has just stopped, those to restart or remove now.
+///
+/// `stopped` is drained. While the tree is shutting down nothing restarts, and nothing is
+/// removed: the final tree shows how each node ended.
+pub(crate) fn plan(tree: &Tree, stopped: &mut Vec<NodeId>, shutting_down: bool) -> Plan {
+    let mut plan = Plan::default();
+    if shutting_down {
+        stopped.clear();
+        return plan;
+    }
+    // A node can be reported twice in one pass (a Done group member that was canceled while
+    // already stopped is queued directly); act on it once.
+    stopped.sort_unstable_by_key(|id| id.index());
+    stopped.dedup();
+    for id in stopped.drain(..) {
+        if !(awaits_gc_and_stopped(tree, id) && is_topmost(tree, id)) {
+            continue;
+        }
+        match tree.get(id).restart {
+            Restart::Temporary => plan.remove.push(id),
+            Restart::Permanent | Restart::Transient => plan.restart.push(id),
+        }
+    }
+    plan
+}
+
+fn awaits_gc_and_stopped(tree: &Tree, id: NodeId) -> bool {
     let node = tree.get(id);
-    node.state.wants_restart() && !node.subtree_active()
+    node.awaits_gc() && !node.subtree_active()
 }
 
 fn is_topmost(tree: &Tree, id: NodeId) -> bool {
@@ -74,7 +91,7 @@ mod tests {
         let _b = add(&mut tree, root, "b");
         let mut stopped = Vec::new();
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
-        assert_eq!(plan(&tree, &mut stopped, false), vec![a]);
+        assert_eq!(plan(&tree, &mut stopped, false).restart, vec![a]);
         assert!(stopped.is_empty());
     }
 
@@ -91,18 +108,18 @@ mod tests {
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
         tree.cancel_subtree(a);
         assert!(
-            plan(&tree, &mut stopped, false).is_empty(),
+            plan(&tree, &mut stopped, false) == Plan::default(),
             "a1, a2 still run"
         );
 
         stop(&mut tree, a1, NodeState::Canceled, &mut stopped);
         assert!(
-            plan(&tree, &mut stopped, false).is_empty(),
+            plan(&tree, &mut stopped, false) == Plan::default(),
             "a1 stopped, but its parent is going down: a covers it"
         );
 
         stop(&mut tree, a2, NodeState::Canceled, &mut stopped);
-        assert_eq!(plan(&tree, &mut stopped, false), vec![a]);
+        assert_eq!(plan(&tree, &mut stopped, false).restart, vec![a]);
     }
 
     #[test]
@@ -115,11 +132,11 @@ mod tests {
         let mut stopped = Vec::new();
 
         stop(&mut tree, a, NodeState::Done, &mut stopped);
-        assert!(plan(&tree, &mut stopped, false).is_empty());
+        assert!(plan(&tree, &mut stopped, false) == Plan::default());
 
         stop(&mut tree, a1, NodeState::Dead, &mut stopped);
         assert_eq!(
-            plan(&tree, &mut stopped, false),
+            plan(&tree, &mut stopped, false).restart,
             vec![a1],
             "a Done parent keeps serving its children"
         );
@@ -133,7 +150,7 @@ mod tests {
         let a = add(&mut tree, root, "a");
         let mut stopped = Vec::new();
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
-        assert!(plan(&tree, &mut stopped, true).is_empty());
+        assert!(plan(&tree, &mut stopped, true) == Plan::default());
         assert!(stopped.is_empty());
     }
 
@@ -144,6 +161,6 @@ mod tests {
         tree.task_started(root);
         let mut stopped = Vec::new();
         stop(&mut tree, root, NodeState::Dead, &mut stopped);
-        assert_eq!(plan(&tree, &mut stopped, false), vec![root]);
+        assert_eq!(plan(&tree, &mut stopped, false).restart, vec![root]);
     }
 }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Context, Runnable};
+use crate::{Child, Runnable};
 
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
@@ -38,16 +38,7 @@ use crate::{Context, Runnable};
 #[derive(Default)]
 #[must_use = "a group does nothing until it is given to `Context::run_group`"]
 pub struct Group {
-    pub(crate) members: Vec<Member>,
-}
-
-/// One member as given, and its run's context once
-/// [`Context::run_group`](crate::Context::run_group) has checked its name; the group then
-/// travels to the processor as it is, with no copy.
-pub(crate) struct Member {
-    pub(crate) name: Cow<'static, str>,
-    pub(crate) ctx: Option<Context>,
-    pub(crate) runnable: Arc<dyn Runnable>,
+    pub(crate) members: Vec<Child>,
 }
 
 impl Group {
@@ -63,15 +54,16 @@ impl Group {
 
     /// Adds a member whose runnable is already shared, e.g. one value for many members.
     pub fn add_shared(
-        mut self,
+        self,
         name: impl Into<Cow<'static, str>>,
         runnable: Arc<dyn Runnable>,
     ) -> Self {
-        self.members.push(Member {
-            name: name.into(),
-            ctx: None,
-            runnable,
-        });
+        self.child(Child::shared(name, runnable))
+    }
+
+    /// Adds a member with its own policy, such as a [`Restart`](crate::Restart) type.
+    pub fn child(mut self, child: Child) -> Self {
+        self.members.push(child);
         self
     }
 

@@ -84,8 +84,8 @@ pub(crate) fn check(tree: &Tree, counts: &StateCounts, shutting_down: bool) {
         if !shutting_down {
             let parent_cancelled = node.parent.is_some_and(|p| tree.get(p).is_cancelled());
             assert!(
-                !(node.state.wants_restart() && !node.subtree_active() && !parent_cancelled),
-                "invariant: {dn} is {:?} with nothing running below it, and was not restarted",
+                !(node.awaits_gc() && !node.subtree_active() && !parent_cancelled),
+                "invariant: {dn} is {:?} with nothing running below it, and was not restarted or removed",
                 node.state
             );
         }

@@ -67,6 +67,7 @@
 mod backoff;
 mod builder;
 mod cancel;
+mod child;
 mod child_names;
 mod clock;
 mod context;
@@ -95,6 +96,7 @@ mod unwind;
 
 pub use backoff::{Backoff, BackoffDelays};
 pub use builder::Builder;
+pub use child::{Child, Restart};
 pub use context::Context;
 pub use counts::StateCounts;
 pub use error::Error;

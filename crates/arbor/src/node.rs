@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use crate::{Context, Dn, NodeState, Runnable};
+use crate::{Context, Dn, NodeState, Restart, Runnable};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +52,8 @@ pub(crate) struct Node {
     pub(crate) ctx: Context,
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) state: NodeState,
+    /// When the tree restarts it; fixed for the node's life.
+    pub(crate) restart: Restart,
     /// When `state` was entered, for status.
     pub(crate) since: Instant,
     pub(crate) last_error: Option<Arc<str>>,
@@ -83,6 +85,16 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// Whether the GC must look at this node once its whole subtree has stopped: to restart it
+    /// (row 10 of the state table), or to remove it, for a temporary node whose run has ended.
+    pub(crate) fn awaits_gc(&self) -> bool {
+        match self.state {
+            NodeState::Dead | NodeState::Canceled => true,
+            NodeState::Done => self.restart == Restart::Temporary,
+            NodeState::New | NodeState::Healthy => false,
+        }
     }
 
     /// Whether any node in this subtree has a task (invariant 5).

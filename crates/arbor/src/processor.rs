@@ -21,7 +21,7 @@
 //! | 9 | [`on_not_started`](Processor::on_not_started) |
 //! | 10 | [`restart`](Processor::restart), then [`on_started`](Processor::on_started) after a backoff |
 //! | 11 | [`abort_stuck`](Processor::abort_stuck) |
-//! | 12 | [`restart`](Processor::restart) (the parent's) |
+//! | 12 | [`restart`](Processor::restart) (the parent's), [`remove`](Processor::remove) (a temporary child) |
 //!
 //! Rows 4–6 share [`die`](Processor::die), which does what every death does.
 //!
@@ -53,8 +53,8 @@ use crate::message::{Msg, Outcome};
 use crate::node::NodeId;
 use crate::tree::Tree;
 use crate::{
-    clock, gc, task, Context, Event, Group, NodeState, PanicReport, ShutdownReport, StateCounts,
-    TreeStatus,
+    clock, gc, task, Context, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
+    StateCounts, TreeStatus,
 };
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
@@ -221,7 +221,7 @@ impl Processor {
                 .expect("the context makes a run for every member it sends");
             let id = self
                 .tree
-                .insert(Some(parent), ctx, member.runnable, self.now);
+                .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
             self.tree.task_started(id);
             self.counts.count(None, NodeState::New);
             self.emit(id, None, None, None);
@@ -300,6 +300,11 @@ impl Processor {
                 self.tree.get_mut(id).failures = 0;
                 self.set_state(id, NodeState::Done, None, None);
             }
+            // Row 3, for a child whose clean end is final whether or not it signalled Done.
+            None if node.restart != Restart::Permanent => {
+                self.tree.get_mut(id).failures = 0;
+                self.set_state(id, NodeState::Done, None, None);
+            }
             // Row 4.
             None => {
                 let error = format!("returned Ok while {was:?}, without signalling Done");
@@ -351,7 +356,10 @@ impl Processor {
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
         self.set_state(id, NodeState::Dead, Some(error), None);
-        self.cancel_group_of(id, owed);
+        // A temporary child's end, clean or not, leaves its group alone.
+        if self.tree.get(id).restart != Restart::Temporary {
+            self.cancel_group_of(id, owed);
+        }
     }
 
     /// Cancels the other members of `id`'s group, which may not start again before `owed`.
@@ -379,13 +387,34 @@ impl Processor {
         if self.restart_candidates.is_empty() {
             return;
         }
-        let restarts = gc::plan(
+        let plan = gc::plan(
             &self.tree,
             &mut self.restart_candidates,
             self.shutdown.is_some(),
         );
-        for id in restarts {
+        for id in plan.remove {
+            self.remove(id);
+        }
+        for id in plan.restart {
             self.restart(id);
+        }
+    }
+
+    /// Row 12 for a temporary child whose run has ended: it leaves the tree, with whatever
+    /// stopped below it.
+    fn remove(&mut self, id: NodeId) {
+        let (counts, events) = (&mut self.counts, &self.events);
+        self.tree
+            .remove(id, |node| Self::removed(counts, events, node));
+    }
+
+    /// Counts out a node that left the tree, and tells the subscribers.
+    fn removed(counts: &mut StateCounts, events: &Publisher, node: &crate::node::Node) {
+        counts.uncount(node.state);
+        if events.is_watched() {
+            let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
+            event.removed = true;
+            events.publish(event);
         }
     }
 
@@ -398,14 +427,8 @@ impl Processor {
             .not_before
             .saturating_duration_since(self.now);
         let (counts, events) = (&mut self.counts, &self.events);
-        self.tree.renew(id, |node| {
-            counts.uncount(node.state);
-            if events.is_watched() {
-                let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
-                event.removed = true;
-                events.publish(event);
-            }
-        });
+        self.tree
+            .renew(id, |node| Self::removed(counts, events, node));
         if delay.is_zero() {
             self.entered_new(id, delay);
         } else {

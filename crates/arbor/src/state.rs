@@ -14,16 +14,16 @@ use serde::Serialize;
 /// |---|---|---|---|
 /// | 1 | — | a parent's run starts it ([`Context::run`], [`Context::run_group`]), or the supervisor starts the root | New |
 /// | 2 | New | its run signals [`Healthy`](crate::Signal::Healthy) | Healthy |
-/// | 3 | Healthy | its run, not told to stop, returns `Ok(())` after signalling [`Done`](crate::Signal::Done) | Done |
-/// | 4 | New, Healthy | its run, not told to stop, returns `Err`, or `Ok(())` without having signalled Done | Dead |
+/// | 3 | New, Healthy | its run, not told to stop, returns `Ok(())` after signalling [`Done`](crate::Signal::Done), or without signalling it if the child is [transient or temporary](crate::Restart) | Done |
+/// | 4 | New, Healthy | its run, not told to stop, returns `Err`, or `Ok(())` without having signalled Done (a [permanent](crate::Restart::Permanent) child) | Dead |
 /// | 5 | New, Healthy | its run signals against the rules ([`Error::InvalidSignal`]); the run goes on, and its return changes nothing | Dead |
 /// | 6 | New, Healthy | its run panics, told to stop or not (in `run`, in a poll, in the drop of its future or its error) | Dead |
 /// | 7 | New, Healthy | its run returns, `Ok` or `Err`, after it was told to stop | Canceled |
-/// | 8 | Done | a member of its group dies (rows 4–6): it must restart with its group | Canceled |
+/// | 8 | Done | a member of its group dies (rows 4–6; not a temporary one): it must restart with its group | Canceled |
 /// | 9 | Dead, Canceled | it is told to stop while its restart waits out a backoff: the new run never began | Canceled |
-/// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), and the supervisor is not shutting down: a new run | New |
+/// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), it is not [temporary](crate::Restart::Temporary), and the supervisor is not shutting down: a new run | New |
 /// | 11 | any, with a task | its run still has not returned at the shutdown deadline: the task is aborted | Canceled |
-/// | 12 | any | its parent restarts (row 10), which removes the parent's children; the parent's new run starts them anew (row 1) | removed |
+/// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
 ///
 /// "Told to stop" means cancelled: by shutdown, or because an ancestor or a group member died.
 ///
@@ -32,7 +32,8 @@ use serde::Serialize;
 /// - **Rows 2 and 3 reset the node's [`Backoff`]** (row 2 only once the node has been Healthy
 ///   for [`Backoff::reset_after`], if that is set).
 /// - **Rows 4–6 are a death.** The node is cancelled with its subtree and its group members
-///   with theirs, and it draws its next backoff at once: neither the node nor any member of
+///   with theirs (unless it is temporary: then its group is left alone), and it draws its next
+///   backoff at once: neither the node nor any member of
 ///   its group starts again before that backoff has passed, even if its wait is cancelled
 ///   (row 9) and begun again. A second death of the same run (a panic after an illegal signal)
 ///   changes nothing. With [`Builder::propagate_panics`], row 6 also shuts the supervisor down.
@@ -72,14 +73,4 @@ pub enum NodeState {
     /// Its run ended after it was told to stop (rows 7–9, 11). Restarted once due, unless the
     /// supervisor is shutting down.
     Canceled,
-}
-
-impl NodeState {
-    /// Whether row 10 applies to a node in this state once its whole subtree has stopped.
-    pub(crate) fn wants_restart(self) -> bool {
-        match self {
-            NodeState::Dead | NodeState::Canceled => true,
-            NodeState::New | NodeState::Healthy | NodeState::Done => false,
-        }
-    }
 }

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::link::SharedLink;
 use crate::node::{Node, NodeId};
-use crate::{unwind, Context, Dn, NodeState, Runnable};
+use crate::{unwind, Context, Dn, NodeState, Restart, Runnable};
 
 pub(crate) struct Tree {
     nodes: Slab<Node>,
@@ -39,7 +39,7 @@ impl Tree {
             tasks: 0,
             link,
         };
-        tree.root = tree.insert(None, ctx, root, now);
+        tree.root = tree.insert(None, ctx, root, Restart::Permanent, now);
         tree
     }
 
@@ -103,6 +103,7 @@ impl Tree {
         parent: Option<NodeId>,
         ctx: Context,
         runnable: Arc<dyn Runnable>,
+        restart: Restart,
         now: Instant,
     ) -> NodeId {
         let id = NodeId::from_index(self.nodes.vacant_key());
@@ -114,6 +115,7 @@ impl Tree {
             ctx,
             runnable,
             state: NodeState::New,
+            restart,
             since: now,
             last_error: None,
             restarts: 0,
@@ -194,7 +196,7 @@ impl Tree {
     }
 
     /// Records that `id`'s task has ended. Every node whose subtree stops with it and that
-    /// wants a restart is pushed to `candidates`, lowest first, for the GC to consider.
+    /// awaits the GC is pushed to `candidates`, lowest first, for the GC to consider.
     pub(crate) fn task_ended(&mut self, id: NodeId, candidates: &mut Vec<NodeId>) {
         let node = self.get_mut(id);
         debug_assert!(node.has_task, "only a node with a task can stop");
@@ -207,7 +209,7 @@ impl Tree {
             if node.subtree_active() {
                 return;
             }
-            if node.state.wants_restart() {
+            if node.awaits_gc() {
                 candidates.push(cur);
             }
             let Some(parent) = node.parent else { return };
@@ -239,6 +241,46 @@ impl Tree {
                 stack.extend(self.children(this));
             }
         }
+    }
+
+    /// Removes `id`, whose subtree has fully stopped, with its descendants: from its parent's
+    /// children and from its group. Each removed node is passed to `removed`, `id` last.
+    /// Costs the node's earlier siblings and its group's size (child lists and groups are
+    /// singly linked): a removal is the end of a temporary child, which is rare.
+    pub(crate) fn remove(&mut self, id: NodeId, mut removed: impl FnMut(&Node)) {
+        self.remove_descendants(id, &mut removed);
+        let node = self.get(id);
+        let (parent, next_sibling) = (
+            node.parent.expect("the root is never removed"),
+            node.next_sibling,
+        );
+        // Out of the parent's child list.
+        if self.get(parent).first_child == Some(id) {
+            self.get_mut(parent).first_child = next_sibling;
+        } else {
+            let before = self
+                .children(parent)
+                .find(|&c| self.get(c).next_sibling == Some(id))
+                .expect("a child is in its parent's list");
+            self.get_mut(before).next_sibling = next_sibling;
+        }
+        if self.get(parent).last_child == Some(id) {
+            let last = self.children(parent).last();
+            self.get_mut(parent).last_child = last;
+        }
+        // Out of its group's ring.
+        let next_in_group = self.get(id).next_in_group;
+        if next_in_group != id {
+            let before = self
+                .group_siblings(id)
+                .find(|&m| self.get(m).next_in_group == id)
+                .expect("a group is a ring");
+            self.get_mut(before).next_in_group = next_in_group;
+        }
+        let node = self.nodes.remove(id.index());
+        debug_assert!(!node.subtree_active());
+        removed(&node);
+        drop_node(node);
     }
 
     /// Removes every descendant of `id`, whose subtree has fully stopped (invariant 3).
@@ -303,7 +345,13 @@ pub(crate) mod tests {
         let name = crate::Name::new(name.to_owned()).expect("a valid test name");
         let dn = tree.get(parent).dn().child(name);
         let ctx = Context::new(dn, tree.link.clone(), false);
-        let id = tree.insert(Some(parent), ctx, idle(), Instant::now());
+        let id = tree.insert(
+            Some(parent),
+            ctx,
+            idle(),
+            Restart::Permanent,
+            Instant::now(),
+        );
         tree.task_started(id);
         id
     }
@@ -364,6 +412,49 @@ pub(crate) mod tests {
             .map(|id| tree.get(id).dn().to_string())
             .collect();
         assert_eq!(order, ["root", "root.x", "root.y", "root.z", "root.lone"]);
+    }
+}
+
+#[cfg(test)]
+mod remove_tests {
+    use super::tests::{add, tree_with_root};
+    use super::*;
+
+    #[test]
+    fn removal_unlinks_from_the_child_list_and_the_group_ring() {
+        let mut tree = tree_with_root();
+        let root = tree.root();
+        tree.task_started(root);
+        let ids: Vec<NodeId> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|n| add(&mut tree, root, n))
+            .collect();
+        for &id in &ids[1..] {
+            tree.join_group(id, ids[0]);
+        }
+        let b1 = add(&mut tree, ids[1], "b1");
+        let names = |tree: &Tree| -> Vec<String> {
+            tree.children(tree.root())
+                .map(|c| tree.get(c).dn().name().to_owned())
+                .collect()
+        };
+        let mut gone = Vec::new();
+        for (id, expected) in [
+            (ids[1], vec!["a", "c", "d"]),
+            (ids[3], vec!["a", "c"]),
+            (ids[0], vec!["c"]),
+        ] {
+            for n in tree.preorder(id).collect::<Vec<_>>().into_iter().rev() {
+                tree.task_ended(n, &mut Vec::new());
+            }
+            tree.remove(id, |n| gone.push(n.dn().to_string()));
+            assert_eq!(names(&tree), expected);
+        }
+        assert_eq!(gone, ["root.b.b1", "root.b", "root.d", "root.a"]);
+        assert!(!tree.nodes.contains(b1.index()));
+        assert_eq!(tree.group_siblings(ids[2]).count(), 0, "alone in its ring");
+        assert_eq!(tree.get(root).last_child, Some(ids[2]));
+        assert_eq!(tree.get(root).active_children, 1);
     }
 }
 

@@ -1,0 +1,98 @@
+//! One child as its parent starts it: its name, its runnable, and the policy the tree applies
+//! to it, as an OTP child specification does.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::{Context, Runnable};
+
+/// When the tree restarts a child whose run has ended (OTP's restart types).
+///
+/// The rows of the [state table](crate::NodeState#state-table) that depend on it are 4
+/// (a clean end) and 10 (the restart).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Restart {
+    /// Restarted whenever its run ends, except after Done (the default). A return of `Ok(())`
+    /// without signalling Done is a death.
+    #[default]
+    Permanent,
+    /// Restarted only after a failure. A clean end, `Ok(())` with or without signalling Done,
+    /// is final: the node is Done, and restarts only when its group or an ancestor restarts
+    /// for another reason.
+    Transient,
+    /// Never restarted by the tree. When its run ends, in any way, it is removed from the tree
+    /// once its subtree has stopped, and its death does not cancel its group. A new run of
+    /// its parent may start it again, as a new node.
+    Temporary,
+}
+
+/// A child to start with [`Context::run_child`](crate::Context::run_child) or
+/// [`Group::child`](crate::Group::child), with the policy that differs from the defaults.
+///
+/// [`Context::run`](crate::Context::run) and [`Group::add`](crate::Group::add) start a child
+/// with every default: a permanent one.
+///
+/// # Examples
+///
+/// ```
+/// use arbor::{Child, Context, Restart, Signal};
+///
+/// async fn migrate(_ctx: Context) -> anyhow::Result<()> {
+///     // ... apply the schema; fail to be retried ...
+///     Ok(())
+/// }
+///
+/// async fn parent(ctx: Context) -> anyhow::Result<()> {
+///     // Retried until it succeeds once, then left Done.
+///     ctx.run_child(Child::new("migrate", migrate).restart(Restart::Transient))?;
+///     ctx.signal(Signal::Healthy)?;
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+/// ```
+#[must_use = "a child does nothing until it is started"]
+pub struct Child {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) runnable: Arc<dyn Runnable>,
+    pub(crate) restart: Restart,
+    /// The run's context, made once `run_group` has checked the name; the child then travels
+    /// to the processor as it is, with no copy.
+    pub(crate) ctx: Option<Context>,
+}
+
+impl Child {
+    /// A child called `name` (a [`Name`](crate::Name): `^[a-z0-9_]{1,64}$`), checked when it
+    /// starts, running `runnable`.
+    pub fn new(name: impl Into<Cow<'static, str>>, runnable: impl Runnable) -> Self {
+        Child::shared(name, Arc::new(runnable))
+    }
+
+    /// A child whose runnable is already shared, e.g. one value for many children.
+    pub fn shared(name: impl Into<Cow<'static, str>>, runnable: Arc<dyn Runnable>) -> Self {
+        Child {
+            name: name.into(),
+            runnable,
+            restart: Restart::Permanent,
+            ctx: None,
+        }
+    }
+
+    /// When the tree restarts it (default: [`Restart::Permanent`]).
+    pub fn restart(mut self, restart: Restart) -> Self {
+        self.restart = restart;
+        self
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("name", &self.name)
+            .field("restart", &self.restart)
+            .finish_non_exhaustive()
+    }
+}
