@@ -95,14 +95,15 @@ pub enum Error {
         lease: i64,
     },
 
-    /// This host no longer holds the work: the placement moved away from it, or it could not
-    /// renew its lease in time (fenced). The `placed` node dies with this error, which cancels
-    /// the work under it; it waits to be placed again after its restart.
+    /// This host lost what it held the work under: its membership ended, or it could not renew
+    /// its lease in time (fenced). The `placed` node dies with this error, which cancels the
+    /// work under it; it waits to be placed again after its restart. (A placement that moves
+    /// away is no failure: the node bounces instead.)
     #[error("host {host:?} stopped the work: {reason}")]
     Unplaced {
         /// The host.
         host: String,
-        /// Why, e.g. `left the placement` or `fenced: lease not renewed since ...`.
+        /// Why, e.g. `its membership ended` or `fenced: no lease renewal confirmed in time`.
         reason: String,
     },
 }

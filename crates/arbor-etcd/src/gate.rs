@@ -3,10 +3,11 @@
 //! arbor lets a node start children only while it is New, and stops them only when the node
 //! itself ends. So the placement decides this node's life: it waits, New, until this host may
 //! run the work; then it claims the work in etcd, starts the user's runnable as its child
-//! `work`, and signals Healthy. When this host must stop (the placement moved, its membership
-//! ended, or it could not renew its lease in time), the node returns an error. arbor then
-//! cancels `work` with its whole subtree, and restarts `placed` after a backoff, New again,
-//! waiting for the next placement. The user's runnable stays an ordinary node throughout.
+//! `work`, and signals Healthy. When the placement moves away from this host, the node
+//! bounces ([`arbor::Bounce`]): arbor cancels `work` with its whole subtree and restarts
+//! `placed` at once, New again, waiting for the next placement, with no error logged. When this
+//! host loses what it held the work under (its membership ended, or it could not renew its
+//! lease in time), the node returns an error instead: the same, after a backoff, and logged. The user's runnable stays an ordinary node throughout.
 //!
 //! # Fencing
 //!
@@ -17,7 +18,7 @@
 
 use std::sync::Arc;
 
-use arbor::{Context, RunFuture, Runnable, Signal};
+use arbor::{Bounce, Context, RunFuture, Runnable, Signal};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -79,11 +80,13 @@ impl Runnable for Gate {
             ctx.run("work", permit.work(shared.inner.clone()))?;
             ctx.signal(Signal::Healthy)?;
             tracing::info!(host = %shared.keys.host, token = token.revision, "this host runs the work");
-            let reason = hold(&ctx, &mut views, ready.lease).await;
+            let stop = hold(&ctx, &mut views, ready.lease).await;
             drop(permit);
-            match reason {
+            match stop {
                 None => Ok(()),
-                Some(reason) => {
+                // Not a failure: start over, at once, waiting to be placed again.
+                Some(Stop::Moved(reason)) => Err(Bounce::new(reason).into()),
+                Some(Stop::Lost(reason)) => {
                     tracing::info!(host = %shared.keys.host, %reason, "this host stops the work");
                     Err(Error::Unplaced {
                         host: shared.keys.host.clone(),
@@ -127,32 +130,42 @@ async fn wait_ready(
     }
 }
 
+/// Why this host must stop the work.
+enum Stop {
+    /// The placement moved away from it: the ordinary course of a placement, so the node
+    /// bounces (no error, no backoff) and waits to be placed again.
+    Moved(String),
+    /// It lost what it held the work under (its membership, a fresh lease, its view): a
+    /// failure, so the node dies and is restarted after its backoff.
+    Lost(String),
+}
+
 /// Waits while this host may keep running the work; returns why it may not, or `None` if
 /// cancelled first.
-async fn hold(ctx: &Context, views: &mut watch::Receiver<View>, lease: i64) -> Option<String> {
+async fn hold(ctx: &Context, views: &mut watch::Receiver<View>, lease: i64) -> Option<Stop> {
     loop {
         let deadline = {
             let v = views.borrow_and_update();
             let now = Instant::now();
             let Some(current) = v.lease.filter(|l| l.id == lease) else {
-                return Some("its membership ended".to_owned());
+                return Some(Stop::Lost("its membership ended".to_owned()));
             };
             if now >= current.fresh_until {
-                return Some(format!(
+                return Some(Stop::Lost(format!(
                     "fenced: no lease renewal confirmed in time (lease {lease:x})"
-                ));
+                )));
             }
             if !v.is_placed() {
-                return Some(format!(
+                return Some(Stop::Moved(format!(
                     "the placement moved to [{}]",
                     v.placement.hosts.join(",")
-                ));
+                )));
             }
             current.fresh_until
         };
         tokio::select! {
             () = ctx.cancelled() => return None,
-            changed = views.changed() => if changed.is_err() { return Some("its view closed".to_owned()) },
+            changed = views.changed() => if changed.is_err() { return Some(Stop::Lost("its view closed".to_owned())) },
             () = tokio::time::sleep_until(deadline) => {}
         }
     }

@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use arbor::NodeState;
 use arbor_etcd::{Alphabetical, Options};
 use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
@@ -42,6 +43,7 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
         .expect("token");
 
     // "host-a" sorts first: Alphabetical(1) moves the work to it.
+    let mut old_events = old.sup.events();
     let mut new = start_host_with(
         etcd.endpoints(),
         ns,
@@ -71,6 +73,21 @@ async fn a_moved_placement_waits_for_the_old_host_to_stop_before_the_new_one_sta
     );
     old.wait_view("host-b gave its token up", DEADLINE, |v| v.token.is_none())
         .await;
+    // A moved placement is no failure: the old holder's `placed` bounced, it did not die.
+    let left = arbor_test_kit::expect(&mut old_events, |e| {
+        e.dn == "root.job.placed"
+            && e.from.is_some()
+            && e.to != NodeState::New
+            && e.to != NodeState::Healthy
+    })
+    .await;
+    assert_eq!(left.to, NodeState::Canceled, "{left}");
+    assert!(
+        left.bounce
+            .as_deref()
+            .is_some_and(|r| r.contains("placement moved")),
+        "{left}"
+    );
 
     new.stop().await;
     old.stop().await;

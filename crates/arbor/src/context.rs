@@ -34,7 +34,7 @@ use crate::child_names::ChildNames;
 use crate::link::{Link, SharedLink};
 use crate::message::Msg;
 use crate::node::NodeId;
-use crate::{task, Child, Dn, Error, Group, Name, NodeState, Runnable, Signal};
+use crate::{task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -171,6 +171,8 @@ impl Context {
     ///
     /// - [`Error::NotNew`] unless this node is New (after signalling, children are not allowed);
     /// - [`Error::EmptyGroup`] for a group without members;
+    /// - [`Error::InvalidConfig`] for a [`restart_limit`](Group::restart_limit) with a zero
+    ///   period;
     /// - [`Error::InvalidName`] for a name that is not a valid [`Name`];
     /// - [`Error::DuplicateName`] for a name this node already gave a child in this run, or that
     ///   the group repeats;
@@ -206,7 +208,7 @@ impl Context {
         }
         drop(local);
         for (ctx, runnable) in starts {
-            task::spawn(ctx, runnable, std::time::Duration::ZERO);
+            task::spawn(ctx, runnable, std::time::Duration::ZERO, None);
         }
         Ok(())
     }
@@ -214,15 +216,9 @@ impl Context {
     /// Checks the call and the names, and gives each member its DN.
     fn check_group(&self, local: &Local, group: &mut Group) -> Result<(), Error> {
         let parent = &self.inner.dn;
-        match local.phase {
-            Phase::New => {}
-            Phase::Ended => return Err(Error::RunEnded { dn: parent.clone() }),
-            other => {
-                return Err(Error::NotNew {
-                    dn: parent.clone(),
-                    state: other.state(),
-                })
-            }
+        self.check_new(local)?;
+        if let Some(limit) = group.limit {
+            limit.validate()?;
         }
         if group.is_empty() {
             return Err(Error::EmptyGroup {
@@ -255,6 +251,40 @@ impl Context {
             ));
         }
         Ok(())
+    }
+
+    /// Limits how often this run's children may be restarted after a failure: more than
+    /// `limit` allows within its period, and this node dies, with its children (see
+    /// [`RestartLimit`]). Applies to this run; a restart starts without a limit until the new
+    /// run sets one again. Setting it again replaces it.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::NotNew`] unless this node is New (set it before or while starting children);
+    /// - [`Error::InvalidConfig`] for a zero period;
+    /// - [`Error::RunEnded`] when the run this context belongs to has returned.
+    pub fn limit_restarts(&self, limit: RestartLimit) -> Result<(), Error> {
+        limit.validate()?;
+        let local = self.inner.local.lock();
+        self.check_new(&local)?;
+        self.send(Msg::LimitRestarts {
+            ctx: self.clone(),
+            limit,
+        });
+        Ok(())
+    }
+
+    /// `Ok` while this run is New.
+    fn check_new(&self, local: &Local) -> Result<(), Error> {
+        let dn = &self.inner.dn;
+        match local.phase {
+            Phase::New => Ok(()),
+            Phase::Ended => Err(Error::RunEnded { dn: dn.clone() }),
+            other => Err(Error::NotNew {
+                dn: dn.clone(),
+                state: other.state(),
+            }),
+        }
     }
 
     /// Tells the supervisor how far this runnable has got.

@@ -36,6 +36,8 @@ pub struct Event {
     /// For a transition to Dead: why (the runnable's error chain, or the panic message). For a
     /// transition to Canceled by an abort at the shutdown deadline: that.
     pub error: Option<Arc<str>>,
+    /// For a transition to Canceled by a [`Bounce`](crate::Bounce): its reason.
+    pub bounce: Option<Arc<str>>,
     /// For a restart (a transition to New from Dead, Canceled or Done): how long the node
     /// waited before its runnable was entered again. Zero for a node that owed no backoff.
     pub delay: Option<Duration>,
@@ -54,6 +56,7 @@ impl Event {
             from,
             to,
             error: None,
+            bounce: None,
             delay: None,
             removed: false,
             resync: false,
@@ -75,6 +78,9 @@ impl fmt::Display for Event {
             Some(delay) if delay.is_zero() => f.write_str(" at once")?,
             Some(delay) => write!(f, " after {delay:.1?}")?,
             None => {}
+        }
+        if let Some(reason) = &self.bounce {
+            write!(f, " (bounce: {reason})")?;
         }
         if let Some(error) = &self.error {
             write!(f, " ({error})")?;

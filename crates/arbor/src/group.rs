@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Child, Runnable};
+use crate::{Child, RestartLimit, Runnable};
 
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
 ///
@@ -39,6 +39,7 @@ use crate::{Child, Runnable};
 #[must_use = "a group does nothing until it is given to `Context::run_group`"]
 pub struct Group {
     pub(crate) members: Vec<Child>,
+    pub(crate) limit: Option<RestartLimit>,
 }
 
 impl Group {
@@ -64,6 +65,14 @@ impl Group {
     /// Adds a member with its own policy, such as a [`Restart`](crate::Restart) type.
     pub fn child(mut self, child: Child) -> Self {
         self.members.push(child);
+        self
+    }
+
+    /// Counts the restarts of this group's members against `limit` instead of their
+    /// parent's: more than that within its period, and the parent dies (see
+    /// [`RestartLimit`]).
+    pub fn restart_limit(mut self, limit: RestartLimit) -> Self {
+        self.limit = Some(limit);
         self
     }
 

@@ -65,6 +65,7 @@
 //! ```
 
 mod backoff;
+mod bounce;
 mod builder;
 mod cancel;
 mod child;
@@ -79,6 +80,7 @@ mod group;
 mod handoff;
 #[cfg(feature = "invariants")]
 mod invariants;
+mod limit;
 mod link;
 mod message;
 mod name;
@@ -95,6 +97,7 @@ mod tree;
 mod unwind;
 
 pub use backoff::{Backoff, BackoffDelays};
+pub use bounce::Bounce;
 pub use builder::Builder;
 pub use child::{Child, Restart};
 pub use context::Context;
@@ -102,6 +105,7 @@ pub use counts::StateCounts;
 pub use error::Error;
 pub use events::{Event, EventStream};
 pub use group::Group;
+pub use limit::RestartLimit;
 pub use name::{Dn, Name, NameError};
 pub use report::{PanicReport, ShutdownReport};
 pub use runnable::{RunFuture, Runnable};

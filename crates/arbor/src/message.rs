@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::events::Subscription;
-use crate::{Context, Group, StateCounts, TreeStatus};
+use crate::{Context, Group, RestartLimit, StateCounts, TreeStatus};
 
 pub(crate) enum Msg {
     /// Register these children of `parent`'s run, as one group (state table row 1). Sent by
@@ -16,11 +16,16 @@ pub(crate) enum Msg {
     AddChildren { parent: Context, group: Group },
     /// The runnable signalled Healthy (row 2).
     BecameHealthy { ctx: Context },
+    /// The runnable set a limit on its children's restarts (for row 13).
+    LimitRestarts { ctx: Context, limit: RestartLimit },
     /// The runnable broke a rule that makes it dead: an illegal signal (row 5).
     Misused { ctx: Context, error: String },
+    /// A restart that counts against a restart limit has waited out its backoff, and waits
+    /// for the go-ahead (row 10, or 13).
+    Due { ctx: Context },
     /// A restart has waited out its backoff and entered the runnable (row 10).
     Started { ctx: Context, delay: Duration },
-    /// A run's task ended (rows 3, 4, 6, 7, 9).
+    /// A run's task ended (rows 3, 4, 6, 7, 9, and a bounce).
     Exited {
         ctx: Context,
         outcome: Outcome,
@@ -48,6 +53,10 @@ pub(crate) enum Outcome {
         error: Option<String>,
         done_signalled: bool,
         misused: bool,
+    },
+    /// The runnable returned a [`Bounce`](crate::Bounce).
+    Bounced {
+        reason: String,
     },
     Panicked {
         message: String,

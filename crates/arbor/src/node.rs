@@ -19,6 +19,10 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::limit::Window;
 use crate::{Context, Dn, NodeState, Restart, Runnable};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
@@ -75,6 +79,24 @@ pub(crate) struct Node {
     pub(crate) next_sibling: Option<NodeId>,
     /// The next member of this node's group, in a ring; a node started alone points to itself.
     pub(crate) next_in_group: NodeId,
+    /// What few nodes have; `None` for most.
+    pub(crate) extras: Option<Box<Extras>>,
+}
+
+/// What few nodes have, kept out of line so that the others pay one pointer for it.
+#[derive(Debug, Default)]
+pub(crate) struct Extras {
+    /// The current run's limit on its children's restarts (`Context::limit_restarts`);
+    /// cleared by a restart.
+    pub(crate) limit: Option<Window>,
+    /// The limit of the node's group (`Group::restart_limit`), shared by its members, which
+    /// count against it instead of their parent's.
+    pub(crate) group_limit: Option<Arc<Mutex<Window>>>,
+    /// The go-ahead a restart waiting out its backoff waits for, when it counts against a
+    /// limit: sent once the processor has counted it (`Msg::Due`).
+    pub(crate) gate: Option<oneshot::Sender<()>>,
+    /// The current restart was counted at its gate, not to be counted again when it starts.
+    pub(crate) counted: bool,
 }
 
 impl Node {
@@ -85,6 +107,11 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// The node's extras, made on first use.
+    pub(crate) fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Default::default)
     }
 
     /// Whether the GC must look at this node once its whole subtree has stopped: to restart it

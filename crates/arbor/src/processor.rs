@@ -14,16 +14,18 @@
 //! |---|---|
 //! | 1 | [`on_add_children`](Processor::on_add_children) (the root: [`run`](Processor::run)) |
 //! | 2 | [`on_became_healthy`](Processor::on_became_healthy) |
-//! | 3, 4, 7 | [`on_returned`](Processor::on_returned), one arm each |
+//! | 3, 4, 7 | [`on_returned`](Processor::on_returned), one arm each; 7 for a bounce: [`on_bounced`](Processor::on_bounced) |
 //! | 5 | [`on_misused`](Processor::on_misused) |
 //! | 6 | [`on_panicked`](Processor::on_panicked) |
 //! | 8 | [`cancel_group_of`](Processor::cancel_group_of) |
 //! | 9 | [`on_not_started`](Processor::on_not_started) |
-//! | 10 | [`restart`](Processor::restart), then [`on_started`](Processor::on_started) after a backoff |
+//! | 10 | [`restart`](Processor::restart), then [`on_due`](Processor::on_due) and [`on_started`](Processor::on_started) after a backoff |
 //! | 11 | [`abort_stuck`](Processor::abort_stuck) |
 //! | 12 | [`restart`](Processor::restart) (the parent's), [`remove`](Processor::remove) (a temporary child) |
 //!
-//! Rows 4–6 share [`die`](Processor::die), which does what every death does.
+//! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due) |
+//!
+//! Rows 4–6 and 13 share [`die`](Processor::die), which does what every death does.
 //!
 //! # Invariants
 //!
@@ -48,6 +50,7 @@ use tokio::time::Instant;
 use crate::builder::Config;
 use crate::events::{Publisher, Subscription};
 use crate::handoff::Handoff;
+use crate::limit::Window;
 use crate::link::SharedLink;
 use crate::message::{Msg, Outcome};
 use crate::node::NodeId;
@@ -82,6 +85,17 @@ pub(crate) struct Processor {
     handoff: Arc<Handoff>,
     /// The report has been handed over (`finish`).
     finished: bool,
+}
+
+/// What a transition's event says besides the states.
+enum Detail {
+    None,
+    /// Why the node died, or was aborted.
+    Error(Arc<str>),
+    /// Why the run bounced.
+    Bounce(Arc<str>),
+    /// How long a restart waited.
+    Delay(Duration),
 }
 
 struct Shutdown {
@@ -175,9 +189,19 @@ impl Processor {
                     self.on_became_healthy(id);
                 }
             }
+            Msg::LimitRestarts { ctx, limit } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.tree.get_mut(id).extras_mut().limit = Some(Window::new(limit));
+                }
+            }
             Msg::Misused { ctx, error } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.on_misused(id, error);
+                }
+            }
+            Msg::Due { ctx } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.on_due(id);
                 }
             }
             Msg::Started { ctx, delay } => {
@@ -215,6 +239,9 @@ impl Processor {
             return;
         };
         let mut first: Option<NodeId> = None;
+        let limit = group
+            .limit
+            .map(|limit| Arc::new(parking_lot::Mutex::new(Window::new(limit))));
         for member in group.members {
             let ctx = member
                 .ctx
@@ -223,8 +250,11 @@ impl Processor {
                 .tree
                 .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
             self.tree.task_started(id);
+            if let Some(limit) = &limit {
+                self.tree.get_mut(id).extras_mut().group_limit = Some(limit.clone());
+            }
             self.counts.count(None, NodeState::New);
-            self.emit(id, None, None, None);
+            self.emit(id, None, Detail::None);
             match first {
                 None => first = Some(id),
                 Some(first) => self.tree.join_group(id, first),
@@ -240,7 +270,7 @@ impl Processor {
         if self.config.backoff.resets_on_healthy() {
             self.tree.get_mut(id).failures = 0;
         }
-        self.set_state(id, NodeState::Healthy, None, None);
+        self.set_state(id, NodeState::Healthy, Detail::None);
     }
 
     /// Row 5: an illegal signal. The node is Dead now, though its runnable has yet to return.
@@ -256,8 +286,95 @@ impl Processor {
         if !self.tree.get(id).awaiting_backoff {
             return;
         }
-        self.tree.get_mut(id).awaiting_backoff = false;
+        let node = self.tree.get_mut(id);
+        node.awaiting_backoff = false;
+        let counted = node
+            .extras
+            .as_mut()
+            .is_some_and(|e| std::mem::take(&mut e.counted));
+        if !counted {
+            // Scheduled before a limit was set, so not gated: the runnable is entered already,
+            // and if this restart was one too many, its parent's death cancels it.
+            self.escalates(id);
+        }
         self.entered_new(id, delay);
+    }
+
+    /// Row 10 or 13, at the gate of a restart that waited out its backoff: counted now, it
+    /// goes ahead, or its parent gives up (whose death cancels it before it ran).
+    fn on_due(&mut self, id: NodeId) {
+        if self.escalates(id) {
+            return;
+        }
+        if let Some(extras) = self.tree.get_mut(id).extras.as_mut() {
+            extras.counted = true;
+            if let Some(gate) = extras.gate.take() {
+                let _ = gate.send(());
+            }
+        }
+    }
+
+    /// Whether a restart of `id` counts against a restart limit: it failed, and its group or
+    /// its parent has one.
+    fn counts_against_limit(&self, id: NodeId) -> bool {
+        let node = self.tree.get(id);
+        if node.state != NodeState::Dead {
+            return false;
+        }
+        let group = node
+            .extras
+            .as_ref()
+            .is_some_and(|e| e.group_limit.is_some());
+        let parent = node.parent.is_some_and(|p| {
+            let parent = self.tree.get(p);
+            parent.extras.as_ref().is_some_and(|e| e.limit.is_some())
+        });
+        group || parent
+    }
+
+    /// Row 13: counts the restart of `id`, if it had failed, against its group's limit or its
+    /// parent's; if that is one too many, the parent dies. True if it did.
+    fn escalates(&mut self, id: NodeId) -> bool {
+        let node = self.tree.get(id);
+        let (Some(parent), NodeState::Dead) = (node.parent, node.state) else {
+            return false;
+        };
+        let now = self.now;
+        let exceeded = match node.extras.as_ref().and_then(|e| e.group_limit.as_ref()) {
+            Some(window) => {
+                let mut window = window.lock();
+                window.exceeded_by(now).map(|count| (count, window.limit()))
+            }
+            None => {
+                let window = self
+                    .tree
+                    .get_mut(parent)
+                    .extras
+                    .as_mut()
+                    .and_then(|e| e.limit.as_mut());
+                window.and_then(|w| w.exceeded_by(now).map(|count| (count, w.limit())))
+            }
+        };
+        let Some((count, limit)) = exceeded else {
+            return false;
+        };
+        match self.tree.get(parent).state {
+            NodeState::New | NodeState::Healthy | NodeState::Done => {}
+            // Going down already.
+            NodeState::Dead | NodeState::Canceled => return false,
+        }
+        let error = format!(
+            "restart limit exceeded: {} restarted {count} times within {:?} (at most {})",
+            self.tree.get(id).dn(),
+            limit.period(),
+            limit.max()
+        );
+        self.die(parent, error);
+        // A Done parent whose children have all stopped has nothing left to report its end.
+        if !self.tree.get(parent).subtree_active() {
+            self.restart_candidates.push(parent);
+        }
+        true
     }
 
     /// A run's task ended: the runnable returned, panicked, or never ran. Which row applies
@@ -272,6 +389,7 @@ impl Processor {
                 done_signalled,
                 misused,
             } => self.on_returned(id, error, done_signalled, misused),
+            Outcome::Bounced { reason } => self.on_bounced(id, reason),
             Outcome::Panicked { message } => self.on_panicked(id, message),
             Outcome::NotStarted => self.on_not_started(id),
         }
@@ -294,16 +412,16 @@ impl Processor {
         }
         match error {
             // Row 7: told to stop, so how it returned does not matter.
-            _ if node.is_cancelled() => self.set_state(id, NodeState::Canceled, None, None),
+            _ if node.is_cancelled() => self.set_state(id, NodeState::Canceled, Detail::None),
             // Row 3.
             None if done_signalled => {
                 self.tree.get_mut(id).failures = 0;
-                self.set_state(id, NodeState::Done, None, None);
+                self.set_state(id, NodeState::Done, Detail::None);
             }
             // Row 3, for a child whose clean end is final whether or not it signalled Done.
             None if node.restart != Restart::Permanent => {
                 self.tree.get_mut(id).failures = 0;
-                self.set_state(id, NodeState::Done, None, None);
+                self.set_state(id, NodeState::Done, Detail::None);
             }
             // Row 4.
             None => {
@@ -314,10 +432,29 @@ impl Processor {
         }
     }
 
+    /// Row 7 for a bounce: the run asked for a new run at once. Not a death: no error log, no
+    /// backoff drawn or reset, the group left alone; only its own subtree is cancelled, as
+    /// every restart needs. A temporary child is never restarted, so it ends cleanly (row 3).
+    fn on_bounced(&mut self, id: NodeId, reason: String) {
+        let node = self.tree.get(id);
+        if node.state == NodeState::Dead {
+            return; // already Dead by an illegal signal (row 5)
+        }
+        if node.is_cancelled() {
+            return self.set_state(id, NodeState::Canceled, Detail::None);
+        }
+        if node.restart == Restart::Temporary {
+            return self.set_state(id, NodeState::Done, Detail::None);
+        }
+        tracing::info!(parent: node.ctx.span(), dn = %node.dn(), %reason, "runnable bounced");
+        self.tree.cancel_subtree(id);
+        self.set_state(id, NodeState::Canceled, Detail::Bounce(reason.into()));
+    }
+
     /// Row 9: the restart was told to stop while it waited out its backoff; the runnable
     /// never ran. It is still owed (`not_before` stays).
     fn on_not_started(&mut self, id: NodeId) {
-        self.set_state(id, NodeState::Canceled, None, None);
+        self.set_state(id, NodeState::Canceled, Detail::None);
     }
 
     /// Row 6: a panic is a death, unless the node already died of an illegal signal: one
@@ -355,7 +492,7 @@ impl Processor {
         self.tree.cancel_subtree(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
-        self.set_state(id, NodeState::Dead, Some(error), None);
+        self.set_state(id, NodeState::Dead, Detail::Error(error));
         // A temporary child's end, clean or not, leaves its group alone.
         if self.tree.get(id).restart != Restart::Temporary {
             self.cancel_group_of(id, owed);
@@ -373,7 +510,7 @@ impl Processor {
             node.not_before = node.not_before.max(owed);
             if node.state == NodeState::Done {
                 let active = node.subtree_active();
-                self.set_state(sibling, NodeState::Canceled, None, None);
+                self.set_state(sibling, NodeState::Canceled, Detail::None);
                 if !active {
                     self.restart_candidates.push(sibling);
                 }
@@ -384,19 +521,19 @@ impl Processor {
     /// Asks the GC which of the subtrees that stopped in this batch to restart, and restarts
     /// them.
     fn restart_stopped(&mut self) {
-        if self.restart_candidates.is_empty() {
-            return;
-        }
-        let plan = gc::plan(
-            &self.tree,
-            &mut self.restart_candidates,
-            self.shutdown.is_some(),
-        );
-        for id in plan.remove {
-            self.remove(id);
-        }
-        for id in plan.restart {
-            self.restart(id);
+        // A restart can make more candidates (a parent that gives up on its restart limit).
+        while !self.restart_candidates.is_empty() {
+            let plan = gc::plan(
+                &self.tree,
+                &mut self.restart_candidates,
+                self.shutdown.is_some(),
+            );
+            for id in plan.remove {
+                self.remove(id);
+            }
+            for id in plan.restart {
+                self.restart(id);
+            }
         }
     }
 
@@ -430,6 +567,9 @@ impl Processor {
         self.tree
             .renew(id, |node| Self::removed(counts, events, node));
         if delay.is_zero() {
+            if self.escalates(id) {
+                return; // one restart too many: the parent is going down, and takes it along
+            }
             self.entered_new(id, delay);
         } else {
             tracing::info!(dn = %self.tree.get(id).dn(), ?delay, "restart scheduled");
@@ -441,47 +581,48 @@ impl Processor {
     fn entered_new(&mut self, id: NodeId, delay: Duration) {
         let node = self.tree.get_mut(id);
         node.restarts = node.restarts.saturating_add(1);
-        self.set_state(id, NodeState::New, None, Some(delay));
+        self.set_state(id, NodeState::New, Detail::Delay(delay));
     }
 
     /// Spawns the task for `id`'s current run.
     fn launch(&mut self, id: NodeId, delay: Duration) {
+        if let Some(extras) = self.tree.get_mut(id).extras.as_mut() {
+            // Left from a restart that was cancelled at its gate.
+            (extras.gate, extras.counted) = (None, false);
+        }
+        let gate = (!delay.is_zero() && self.counts_against_limit(id)).then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.tree.get_mut(id).extras_mut().gate = Some(tx);
+            rx
+        });
         self.tree.task_started(id);
         let node = self.tree.get_mut(id);
         node.awaiting_backoff = !delay.is_zero();
-        task::spawn(node.ctx.clone(), node.runnable.clone(), delay);
+        task::spawn(node.ctx.clone(), node.runnable.clone(), delay, gate);
     }
 
     /// Moves `id` to `to` and tells the subscribers.
-    fn set_state(
-        &mut self,
-        id: NodeId,
-        to: NodeState,
-        error: Option<Arc<str>>,
-        delay: Option<Duration>,
-    ) {
+    fn set_state(&mut self, id: NodeId, to: NodeState, detail: Detail) {
         let node = self.tree.get_mut(id);
         let from = node.state;
         node.state = to;
         node.since = self.now;
         self.counts.count(Some(from), to);
-        self.emit(id, Some(from), error, delay);
+        self.emit(id, Some(from), detail);
     }
 
-    fn emit(
-        &mut self,
-        id: NodeId,
-        from: Option<NodeState>,
-        error: Option<Arc<str>>,
-        delay: Option<Duration>,
-    ) {
+    fn emit(&mut self, id: NodeId, from: Option<NodeState>, detail: Detail) {
         if !self.events.is_watched() {
             return;
         }
         let node = self.tree.get(id);
         let mut event = Event::new(node.dn().clone(), from, node.state);
-        event.error = error;
-        event.delay = delay;
+        match detail {
+            Detail::None => {}
+            Detail::Error(error) => event.error = Some(error),
+            Detail::Bounce(reason) => event.bounce = Some(reason),
+            Detail::Delay(delay) => event.delay = Some(delay),
+        }
         self.events.publish(event);
     }
 
@@ -542,7 +683,7 @@ impl Processor {
             node.ctx.abort();
             tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable ignored cancellation; aborted at the shutdown deadline");
             dns.push(node.dn().clone());
-            self.set_state(id, NodeState::Canceled, Some(why.clone()), None);
+            self.set_state(id, NodeState::Canceled, Detail::Error(why.clone()));
             self.tree.task_ended(id, &mut self.restart_candidates);
         }
         self.restart_candidates.clear();

@@ -18,12 +18,13 @@ use serde::Serialize;
 /// | 4 | New, Healthy | its run, not told to stop, returns `Err`, or `Ok(())` without having signalled Done (a [permanent](crate::Restart::Permanent) child) | Dead |
 /// | 5 | New, Healthy | its run signals against the rules ([`Error::InvalidSignal`]); the run goes on, and its return changes nothing | Dead |
 /// | 6 | New, Healthy | its run panics, told to stop or not (in `run`, in a poll, in the drop of its future or its error) | Dead |
-/// | 7 | New, Healthy | its run returns, `Ok` or `Err`, after it was told to stop | Canceled |
+/// | 7 | New, Healthy | its run returns, `Ok` or `Err`, after it was told to stop; or, not told to stop, returns a [`Bounce`](crate::Bounce) (not a death: its subtree is cancelled, its group and its backoff are left alone) | Canceled |
 /// | 8 | Done | a member of its group dies (rows 4–6; not a temporary one): it must restart with its group | Canceled |
 /// | 9 | Dead, Canceled | it is told to stop while its restart waits out a backoff: the new run never began | Canceled |
 /// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), it is not [temporary](crate::Restart::Temporary), and the supervisor is not shutting down: a new run | New |
 /// | 11 | any, with a task | its run still has not returned at the shutdown deadline: the task is aborted | Canceled |
 /// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
+/// | 13 | New, Healthy, Done | a restart of one of its children after a failure is one too many for its [`RestartLimit`](crate::RestartLimit) (or the child's group's): it gives up | Dead |
 ///
 /// "Told to stop" means cancelled: by shutdown, or because an ancestor or a group member died.
 ///
@@ -31,7 +32,7 @@ use serde::Serialize;
 ///
 /// - **Rows 2 and 3 reset the node's [`Backoff`]** (row 2 only once the node has been Healthy
 ///   for [`Backoff::reset_after`], if that is set).
-/// - **Rows 4–6 are a death.** The node is cancelled with its subtree and its group members
+/// - **Rows 4–6 and 13 are a death.** The node is cancelled with its subtree and its group members
 ///   with theirs (unless it is temporary: then its group is left alone), and it draws its next
 ///   backoff at once: neither the node nor any member of
 ///   its group starts again before that backoff has passed, even if its wait is cancelled

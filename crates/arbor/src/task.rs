@@ -13,14 +13,22 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use crate::clock::wait;
 use crate::message::{Msg, Outcome};
 use crate::unwind::{CatchUnwind, Ended};
 use crate::{Context, Runnable};
 
 /// Spawns the task for `ctx`'s run on the tree's runtime, and gives the context its abort
-/// handle.
-pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
+/// handle. With a `gate`, a start after a backoff asks the processor first, once the backoff
+/// has passed (a restart that counts against a restart limit), and starts only if it says so.
+pub(crate) fn spawn(
+    ctx: Context,
+    runnable: Arc<dyn Runnable>,
+    delay: Duration,
+    gate: Option<oneshot::Receiver<()>>,
+) {
     let task = if delay.is_zero() {
         let fut = CatchUnwind::start(&*runnable, ctx.clone());
         ctx.link().spawn(InSpan {
@@ -28,7 +36,7 @@ pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) 
             fut: Report(fut),
         })
     } else {
-        let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay));
+        let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay, gate));
         ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
             fut,
@@ -37,16 +45,33 @@ pub(crate) fn spawn(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) 
     ctx.set_task(task.abort_handle());
 }
 
-/// Waits out the backoff, unless the node is told to stop meanwhile, then runs.
-async fn after_backoff(ctx: Context, runnable: Arc<dyn Runnable>, delay: Duration) {
+/// Waits out the backoff (and the processor's go-ahead, with a `gate`), unless the node is
+/// told to stop meanwhile, then runs.
+async fn after_backoff(
+    ctx: Context,
+    runnable: Arc<dyn Runnable>,
+    delay: Duration,
+    gate: Option<oneshot::Receiver<()>>,
+) {
     let began = tokio::time::Instant::now();
+    let not_started = |ctx: &Context| {
+        ctx.end_run();
+        exited(ctx, Outcome::NotStarted);
+    };
     tokio::select! {
         biased;
-        () = ctx.cancelled() => {
-            ctx.end_run();
-            return exited(&ctx, Outcome::NotStarted);
-        }
+        () = ctx.cancelled() => return not_started(&ctx),
         () = wait(began, delay) => {}
+    }
+    if let Some(gate) = gate {
+        // The processor counts this restart now; one too many, and the parent's death
+        // cancels this node instead of an answer.
+        ctx.send(Msg::Due { ctx: ctx.clone() });
+        tokio::select! {
+            biased;
+            () = ctx.cancelled() => return not_started(&ctx),
+            go = gate => if go.is_err() { return not_started(&ctx) },
+        }
     }
     // Report the wait as it happened: the timer rounds up to its millisecond tick.
     ctx.send(Msg::Started {
@@ -115,6 +140,7 @@ fn report(ctx: &Context, ended: Ended) {
             done_signalled: end.done_signalled,
             misused: end.misused,
         },
+        Ended::Bounced(reason) => Outcome::Bounced { reason },
         Ended::Panicked(message) => Outcome::Panicked { message },
     };
     exited(ctx, outcome);

@@ -94,6 +94,10 @@ impl Tree {
         ctx.register(id);
         let node = self.get_mut(id);
         node.ctx = ctx;
+        // A new run sets its own limit on its (new) children.
+        if let Some(extras) = node.extras.as_mut() {
+            extras.limit = None;
+        }
     }
 
     /// Adds a node for the run `ctx`, with no task yet, as the last child of `parent`, in a
@@ -129,6 +133,7 @@ impl Tree {
             last_child: None,
             next_sibling: None,
             next_in_group: id,
+            extras: None,
         });
         debug_assert_eq!(key, id.index());
         if let Some(parent) = parent {

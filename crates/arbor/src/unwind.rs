@@ -58,6 +58,8 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
 pub(crate) enum Ended {
     /// The runnable returned: `None` for `Ok(())`, else its error chain.
     Returned(Option<String>),
+    /// The runnable returned a [`Bounce`](crate::Bounce), with this reason.
+    Bounced(String),
     Panicked(String),
 }
 
@@ -119,22 +121,38 @@ impl Future for CatchUnwind {
 
 /// What a returned run means, once its future has been dropped (`dropped`).
 fn ended(result: anyhow::Result<()>, dropped: Result<(), String>) -> Ended {
-    let error = match result {
-        Ok(()) => None,
+    let end = match result {
+        Ok(()) => Ended::Returned(None),
         Err(err) => {
+            let bounce = bounce_in(&err);
             let described = describe(&err);
             if let Err(message) = drop_guarded(err) {
                 return Ended::Panicked(format!(
                     "{message} (while dropping its error: {described})"
                 ));
             }
-            Some(described)
+            match bounce {
+                Some(reason) => Ended::Bounced(reason),
+                None => Ended::Returned(Some(described)),
+            }
         }
     };
     match dropped {
-        Ok(()) => Ended::Returned(error),
+        Ok(()) => end,
         Err(message) => Ended::Panicked(format!("{message} (while dropping its future)")),
     }
+}
+
+/// The reason of a [`Bounce`](crate::Bounce) anywhere in `err`'s chain. Walking the chain
+/// calls the user's `source()`, guarded like any user code; a chain that panics is no bounce.
+fn bounce_in(err: &anyhow::Error) -> Option<String> {
+    catch(|| {
+        err.chain()
+            .find_map(|e| e.downcast_ref::<crate::Bounce>())
+            .map(|b| b.reason().to_owned())
+    })
+    .ok()
+    .flatten()
 }
 
 #[cfg(test)]
@@ -180,6 +198,18 @@ mod tests {
         );
         let chained = anyhow::anyhow!("inner").context("outer");
         assert_eq!(describe(&chained), "outer: inner");
+    }
+
+    #[test]
+    fn a_bounce_is_found_under_context() {
+        let bounce = || anyhow::Error::new(crate::Bounce::new("moved"));
+        assert_eq!(bounce_in(&bounce()), Some("moved".to_owned()));
+        assert_eq!(
+            bounce_in(&bounce().context("outer")),
+            Some("moved".to_owned())
+        );
+        assert_eq!(bounce_in(&anyhow::anyhow!("plain")), None);
+        assert!(matches!(ended(Err(bounce()), Ok(())), Ended::Bounced(r) if r == "moved"));
     }
 
     #[test]

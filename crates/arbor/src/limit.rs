@@ -1,0 +1,158 @@
+//! Restart limits (OTP's intensity and period): how many restarts of a node's children it
+//! tolerates within a sliding period before it gives up and dies itself.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::Error;
+
+/// At most `max` restarts within any `period`.
+///
+/// Set by a node's run for its own children with
+/// [`Context::limit_restarts`](crate::Context::limit_restarts), or for one group with
+/// [`Group::restart_limit`](crate::Group::restart_limit), whose members then count against
+/// the group's limit instead of their parent's.
+///
+/// What counts is a restart of a child that failed (it was Dead), when the restarted run is
+/// entered: a restart that waits out its backoff counts when the wait ends, not when it is
+/// scheduled. Members cancelled because a group member died, and bounces, do not count. When
+/// a restart is one too many, the parent dies (row 13 of the
+/// [state table](crate::NodeState#state-table)) with an error naming the child and the
+/// count; its children are cancelled, and its own parent's policy applies: its backoff, its
+/// parent's limit, and so on up to the root. A new run of the parent starts with a fresh
+/// count. Without a limit (the default), children are restarted for ever, with backoff.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use arbor::{Context, RestartLimit, Signal};
+///
+/// async fn pool(ctx: Context) -> anyhow::Result<()> {
+///     // Three failures of the workers within a minute mean the pool itself is broken.
+///     ctx.limit_restarts(RestartLimit::new(3, Duration::from_secs(60)))?;
+///     for name in ["w0", "w1", "w2"] {
+///         ctx.run(name, |ctx: Context| async move {
+///             ctx.signal(Signal::Healthy)?;
+///             ctx.cancelled().await;
+///             Ok(())
+///         })?;
+///     }
+///     ctx.signal(Signal::Healthy)?;
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RestartLimit {
+    max: u32,
+    period: Duration,
+}
+
+impl RestartLimit {
+    /// At most `max` restarts within any `period`. `max` may be 0: then the first failure of
+    /// a child is one too many.
+    pub fn new(max: u32, period: Duration) -> Self {
+        RestartLimit { max, period }
+    }
+
+    /// How many restarts are tolerated within a period.
+    pub fn max(&self) -> u32 {
+        self.max
+    }
+
+    /// The sliding period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] for a zero period, which nothing could ever exceed.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.period.is_zero() {
+            return Err(Error::InvalidConfig {
+                reason: "restart limit: period must be more than zero".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The restarts within the last period, to tell when one more is one too many.
+#[derive(Debug)]
+pub(crate) struct Window {
+    limit: RestartLimit,
+    /// When each restart within the period happened, oldest first; at most `max + 1` long.
+    at: VecDeque<Instant>,
+}
+
+impl Window {
+    pub(crate) fn new(limit: RestartLimit) -> Self {
+        Window {
+            limit,
+            at: VecDeque::new(),
+        }
+    }
+
+    /// Records a restart at `now`. Returns how many fell within the period, counting this one,
+    /// if that is more than the limit allows.
+    pub(crate) fn exceeded_by(&mut self, now: Instant) -> Option<usize> {
+        while self
+            .at
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= self.limit.period)
+        {
+            self.at.pop_front();
+        }
+        self.at.push_back(now);
+        let count = self.at.len();
+        if count > self.limit.max as usize {
+            // Bounded: the oldest is no longer needed to tell the next time.
+            if count > self.limit.max as usize + 1 {
+                self.at.pop_front();
+            }
+            return Some(count);
+        }
+        None
+    }
+
+    pub(crate) fn limit(&self) -> RestartLimit {
+        self.limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_within_a_sliding_period() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = Window::new(RestartLimit::new(2, s(10)));
+        assert_eq!(w.exceeded_by(t0), None);
+        assert_eq!(w.exceeded_by(t0 + s(1)), None);
+        assert_eq!(
+            w.exceeded_by(t0 + s(2)),
+            Some(3),
+            "three within ten seconds"
+        );
+        // Spaced wider than the period, never.
+        let mut w = Window::new(RestartLimit::new(1, s(10)));
+        for i in 0..100 {
+            assert_eq!(w.exceeded_by(t0 + s(10 * i)), None);
+        }
+        // Zero tolerates none.
+        let mut w = Window::new(RestartLimit::new(0, s(1)));
+        assert_eq!(w.exceeded_by(t0), Some(1));
+    }
+
+    #[test]
+    fn a_zero_period_is_refused() {
+        let err = RestartLimit::new(1, Duration::ZERO).validate().unwrap_err();
+        assert!(err.to_string().contains("period"), "{err}");
+    }
+}
