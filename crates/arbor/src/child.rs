@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -28,6 +29,30 @@ pub enum Restart {
     /// once its subtree has stopped, and its death does not cancel its group. A new run of
     /// its parent may start it again, as a new node.
     Temporary,
+}
+
+/// How long a child's run may take to return once it is told to stop, before its task is
+/// aborted (OTP's `shutdown`).
+///
+/// Applies to every cancellation: a death in its group or above it, as well as
+/// [`Supervisor::shutdown`](crate::Supervisor::shutdown), whose own
+/// [`shutdown_timeout`](crate::Builder::shutdown_timeout) applies too (whichever ends first).
+/// An aborted task is dropped at its next `.await` (a run that blocks its thread cannot be
+/// stopped by anyone); the node is then Canceled with an error saying so (row 11 of the
+/// [state table](crate::NodeState#state-table)), the abort is logged with its DN, and during a
+/// shutdown it is named in [`ShutdownReport::stuck`](crate::ShutdownReport::stuck). So a run
+/// that ignores cancellation can no longer hold its group's restart for ever.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopTimeout {
+    /// Wait for the run to return however long it takes (the default; OTP's `infinity`).
+    #[default]
+    Never,
+    /// Abort the task if the run has not returned this long after it was told to stop.
+    After(Duration),
+    /// Abort the task as soon as it is told to stop (OTP's `brutal_kill`): for runs that hold
+    /// nothing that needs an orderly end.
+    Abort,
 }
 
 /// A child to start with [`Context::run_child`](crate::Context::run_child) or
@@ -59,6 +84,7 @@ pub struct Child {
     pub(crate) name: Cow<'static, str>,
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) restart: Restart,
+    pub(crate) stop: StopTimeout,
     /// The run's context, made once `run_group` has checked the name; the child then travels
     /// to the processor as it is, with no copy.
     pub(crate) ctx: Option<Context>,
@@ -77,6 +103,7 @@ impl Child {
             name: name.into(),
             runnable,
             restart: Restart::Permanent,
+            stop: StopTimeout::Never,
             ctx: None,
         }
     }
@@ -86,6 +113,13 @@ impl Child {
         self.restart = restart;
         self
     }
+
+    /// How long its run may take to return once told to stop (default:
+    /// [`StopTimeout::Never`]).
+    pub fn stop_timeout(mut self, stop: StopTimeout) -> Self {
+        self.stop = stop;
+        self
+    }
 }
 
 impl fmt::Debug for Child {
@@ -93,6 +127,7 @@ impl fmt::Debug for Child {
         f.debug_struct("Child")
             .field("name", &self.name)
             .field("restart", &self.restart)
+            .field("stop_timeout", &self.stop)
             .finish_non_exhaustive()
     }
 }

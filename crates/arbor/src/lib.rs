@@ -99,7 +99,7 @@ mod unwind;
 pub use backoff::{Backoff, BackoffDelays};
 pub use bounce::Bounce;
 pub use builder::Builder;
-pub use child::{Child, Restart};
+pub use child::{Child, Restart, StopTimeout};
 pub use context::Context;
 pub use counts::StateCounts;
 pub use error::Error;

@@ -32,6 +32,8 @@ pub(crate) enum Msg {
         /// When it ended, for a run that had been cancelled (shutdown needs it).
         at: Option<Instant>,
     },
+    /// A cancelled run's stop timeout has passed (for row 11).
+    StopTimedOut { ctx: Context },
     /// Answer with the per-state counts.
     ReportCounts { reply: oneshot::Sender<StateCounts> },
     /// Answer with a snapshot of the tree.
@@ -63,4 +65,6 @@ pub(crate) enum Outcome {
     },
     /// Cancelled while waiting out its backoff; the runnable never ran.
     NotStarted,
+    /// The task was aborted (a stop timeout, or the shutdown deadline) and its future dropped.
+    Aborted,
 }

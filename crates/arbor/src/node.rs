@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 use crate::limit::Window;
-use crate::{Context, Dn, NodeState, Restart, Runnable};
+use crate::{Context, Dn, NodeState, Restart, Runnable, StopTimeout};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +97,9 @@ pub(crate) struct Extras {
     pub(crate) gate: Option<oneshot::Sender<()>>,
     /// The current restart was counted at its gate, not to be counted again when it starts.
     pub(crate) counted: bool,
+    /// How long its run may take to return once told to stop (`Child::stop_timeout`); fixed
+    /// for the node's life.
+    pub(crate) stop: Option<StopTimeout>,
 }
 
 impl Node {
@@ -107,6 +110,11 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// How long its run may take to return once told to stop, if not for ever.
+    pub(crate) fn stop_timeout(&self) -> Option<StopTimeout> {
+        self.extras.as_ref().and_then(|e| e.stop)
     }
 
     /// The node's extras, made on first use.

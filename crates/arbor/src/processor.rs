@@ -20,7 +20,7 @@
 //! | 8 | [`cancel_group_of`](Processor::cancel_group_of) |
 //! | 9 | [`on_not_started`](Processor::on_not_started) |
 //! | 10 | [`restart`](Processor::restart), then [`on_due`](Processor::on_due) and [`on_started`](Processor::on_started) after a backoff |
-//! | 11 | [`abort_stuck`](Processor::abort_stuck) |
+//! | 11 | [`abort`](Processor::abort) (a stop timeout), then [`on_aborted`](Processor::on_aborted); [`abort_stuck`](Processor::abort_stuck) (the shutdown deadline) |
 //! | 12 | [`restart`](Processor::restart) (the parent's), [`remove`](Processor::remove) (a temporary child) |
 //!
 //! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due) |
@@ -57,7 +57,7 @@ use crate::node::NodeId;
 use crate::tree::Tree;
 use crate::{
     clock, gc, task, Context, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
-    StateCounts, TreeStatus,
+    StateCounts, StopTimeout, TreeStatus,
 };
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
@@ -199,6 +199,11 @@ impl Processor {
                     self.on_misused(id, error);
                 }
             }
+            Msg::StopTimedOut { ctx } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.abort(id);
+                }
+            }
             Msg::Due { ctx } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.on_due(id);
@@ -252,6 +257,12 @@ impl Processor {
             self.tree.task_started(id);
             if let Some(limit) = &limit {
                 self.tree.get_mut(id).extras_mut().group_limit = Some(limit.clone());
+            }
+            if member.stop != StopTimeout::Never {
+                self.tree.get_mut(id).extras_mut().stop = Some(member.stop);
+                if self.tree.get(id).is_cancelled() {
+                    self.start_stop_timeout(id); // born under a cancelled parent
+                }
             }
             self.counts.count(None, NodeState::New);
             self.emit(id, None, Detail::None);
@@ -392,6 +403,7 @@ impl Processor {
             Outcome::Bounced { reason } => self.on_bounced(id, reason),
             Outcome::Panicked { message } => self.on_panicked(id, message),
             Outcome::NotStarted => self.on_not_started(id),
+            Outcome::Aborted => self.on_aborted(id),
         }
         self.tree.task_ended(id, &mut self.restart_candidates);
     }
@@ -447,7 +459,7 @@ impl Processor {
             return self.set_state(id, NodeState::Done, Detail::None);
         }
         tracing::info!(parent: node.ctx.span(), dn = %node.dn(), %reason, "runnable bounced");
-        self.tree.cancel_subtree(id);
+        self.cancel(id);
         self.set_state(id, NodeState::Canceled, Detail::Bounce(reason.into()));
     }
 
@@ -489,7 +501,7 @@ impl Processor {
         node.failures = node.failures.saturating_add(1);
         let owed = clock::deadline(self.now, delay);
         node.not_before = node.not_before.max(owed);
-        self.tree.cancel_subtree(id);
+        self.cancel(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).last_error = Some(error.clone());
         self.set_state(id, NodeState::Dead, Detail::Error(error));
@@ -499,13 +511,74 @@ impl Processor {
         }
     }
 
+    /// Tells `id` and its subtree to stop, and starts the stop timeouts of those that have one.
+    fn cancel(&mut self, id: NodeId) {
+        let mut timed = Vec::new();
+        self.tree.cancel_subtree(id, &mut timed);
+        for id in timed {
+            self.start_stop_timeout(id);
+        }
+    }
+
+    /// Row 11's clock for a node just told to stop: abort now, or after its stop timeout.
+    fn start_stop_timeout(&mut self, id: NodeId) {
+        let node = self.tree.get(id);
+        match node.stop_timeout() {
+            None | Some(StopTimeout::Never) => {}
+            Some(StopTimeout::Abort) => self.abort(id),
+            Some(StopTimeout::After(timeout)) => {
+                let ctx = node.ctx.clone();
+                // The timer outlives a run that returns in time (holding its context), at most
+                // for the timeout; its message is then stale and dropped.
+                node.ctx.link().spawn(async move {
+                    tokio::time::sleep(timeout).await;
+                    ctx.send(Msg::StopTimedOut { ctx: ctx.clone() });
+                });
+            }
+        }
+    }
+
+    /// Row 11: aborts the task of `id`, which still runs although told to stop. Its end comes
+    /// back as `Outcome::Aborted` once its future is dropped.
+    fn abort(&mut self, id: NodeId) {
+        let node = self.tree.get(id);
+        if !node.has_task {
+            return;
+        }
+        match node.stop_timeout() {
+            // Asked for: not worth an error.
+            Some(StopTimeout::Abort) => {
+                tracing::info!(parent: node.ctx.span(), dn = %node.dn(), "told to stop; aborted")
+            }
+            _ => {
+                tracing::error!(parent: node.ctx.span(), dn = %node.dn(), "runnable did not return within its stop timeout; aborted")
+            }
+        }
+        node.ctx.abort();
+    }
+
+    /// Row 11, once the aborted task's future is gone: Canceled, with why. During a shutdown
+    /// it is named among the stuck.
+    fn on_aborted(&mut self, id: NodeId) {
+        let why: Arc<str> = match self.tree.get(id).stop_timeout() {
+            Some(StopTimeout::After(timeout)) => {
+                format!("aborted: did not return within its stop timeout of {timeout:?}").into()
+            }
+            _ => "aborted when told to stop".into(),
+        };
+        if let Some(shutdown) = self.shutdown.as_mut() {
+            shutdown.late.push(self.tree.get(id).dn().clone());
+        }
+        self.set_state(id, NodeState::Canceled, Detail::Error(why));
+    }
+
     /// Cancels the other members of `id`'s group, which may not start again before `owed`.
     /// Row 8: members that were Done must restart with the group, so they become Canceled;
     /// one with no task left below it can restart as soon as it is due.
     fn cancel_group_of(&mut self, id: NodeId, owed: Instant) {
         let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
         for sibling in siblings {
-            self.tree.cancel_subtree(sibling);
+            self.cancel(sibling);
             let node = self.tree.get_mut(sibling);
             node.not_before = node.not_before.max(owed);
             if node.state == NodeState::Done {
@@ -652,7 +725,7 @@ impl Processor {
             deadline: clock::deadline(self.now, self.config.shutdown_timeout),
             late: Vec::new(),
         });
-        self.tree.cancel_subtree(self.tree.root());
+        self.cancel(self.tree.root());
     }
 
     /// During shutdown, a run that ended after the deadline is stuck all the same.
@@ -723,7 +796,7 @@ impl Drop for Processor {
         }
         let root = self.tree.root();
         // A bug may have left the tree half-changed; a second panic here would abort.
-        let _ = crate::unwind::catch(|| self.tree.cancel_subtree(root));
+        let _ = crate::unwind::catch(|| self.tree.cancel_subtree(root, &mut Vec::new()));
         self.finish(Vec::new(), true);
     }
 }

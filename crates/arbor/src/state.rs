@@ -22,7 +22,7 @@ use serde::Serialize;
 /// | 8 | Done | a member of its group dies (rows 4–6; not a temporary one): it must restart with its group | Canceled |
 /// | 9 | Dead, Canceled | it is told to stop while its restart waits out a backoff: the new run never began | Canceled |
 /// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), it is not [temporary](crate::Restart::Temporary), and the supervisor is not shutting down: a new run | New |
-/// | 11 | any, with a task | its run still has not returned at the shutdown deadline: the task is aborted | Canceled |
+/// | 11 | any, with a task | told to stop, its run has not returned within its [`StopTimeout`](crate::StopTimeout), or by the shutdown deadline: the task is aborted | Canceled |
 /// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
 /// | 13 | New, Healthy, Done | a restart of one of its children after a failure is one too many for its [`RestartLimit`](crate::RestartLimit) (or the child's group's): it gives up | Dead |
 ///

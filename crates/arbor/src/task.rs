@@ -33,13 +33,13 @@ pub(crate) fn spawn(
         let fut = CatchUnwind::start(&*runnable, ctx.clone());
         ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
-            fut: Report(fut),
+            fut: Some(Report(fut)),
         })
     } else {
         let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay, gate));
         ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
-            fut,
+            fut: Some(fut),
         })
     };
     ctx.set_task(task.abort_handle());
@@ -83,9 +83,14 @@ async fn after_backoff(
 }
 
 /// Polls `fut` inside the node's span, and reports the outcome of a run when it has one.
+///
+/// A task that is aborted (its node's stop timeout, or the shutdown deadline) is dropped
+/// before `fut` completes: then the drop reports the end, once `fut` is dropped, so that the
+/// processor learns of it only when nothing of the run is left.
 struct InSpan<F> {
     ctx: Context,
-    fut: F,
+    /// `None` once completed.
+    fut: Option<F>,
 }
 
 /// Marks a future whose output is a run's result, which [`InSpan`] reports when it completes.
@@ -122,13 +127,27 @@ impl<F: Finish> Future for InSpan<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = &mut *self;
         let _entered = this.ctx.span().enter();
-        match Pin::new(&mut this.fut).poll(cx) {
+        let Some(fut) = this.fut.as_mut() else {
+            return Poll::Ready(()); // not polled again by tokio once complete
+        };
+        match Pin::new(fut).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(output) => {
+                this.fut = None;
                 F::finish(&this.ctx, output);
                 Poll::Ready(())
             }
         }
+    }
+}
+
+impl<F> Drop for InSpan<F> {
+    fn drop(&mut self) {
+        let Some(fut) = self.fut.take() else { return };
+        // Aborted. The run's future is user code, whose drop may panic: it is given up.
+        let _ = crate::unwind::drop_guarded(fut);
+        self.ctx.end_run();
+        exited(&self.ctx, Outcome::Aborted);
     }
 }
 

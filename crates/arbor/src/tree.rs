@@ -239,10 +239,15 @@ impl Tree {
 
     /// Tells `id` and everything below it to stop. Stops descending at nodes that were already
     /// told, whose subtrees were too (node invariant 4): the cost is what is newly cancelled.
-    pub(crate) fn cancel_subtree(&self, id: NodeId) {
+    /// Newly cancelled nodes with a task and a stop timeout are pushed to `timed`.
+    pub(crate) fn cancel_subtree(&self, id: NodeId, timed: &mut Vec<NodeId>) {
         let mut stack = vec![id];
         while let Some(this) = stack.pop() {
-            if self.get(this).ctx.cancel() {
+            let node = self.get(this);
+            if node.ctx.cancel() {
+                if node.has_task && node.stop_timeout().is_some() {
+                    timed.push(this);
+                }
                 stack.extend(self.children(this));
             }
         }
@@ -475,7 +480,7 @@ mod cancel_tests {
         let a = add(&mut tree, root, "a");
         let a1 = add(&mut tree, a, "a1");
         let b = add(&mut tree, root, "b");
-        tree.cancel_subtree(a);
+        tree.cancel_subtree(a, &mut Vec::new());
         assert!(tree.get(a).is_cancelled() && tree.get(a1).is_cancelled());
         assert!(!tree.get(b).is_cancelled() && !tree.get(root).is_cancelled());
         let a2 = add(&mut tree, a, "a2");
