@@ -18,11 +18,19 @@
 //! parent would be too. When that ancestor's own subtree
 //! stops, it becomes a candidate in turn and covers this one.
 //!
+//! In a [`Strategy::AllTogether`] group, a member that may restart waits while another member
+//! that was told to stop is still stopping; when the last one stops, the whole group restarts
+//! in one plan.
+//!
+//! A node can be reported twice in one pass (a Done group member that was canceled while
+//! already stopped is queued directly, or a member of a group that restarts together); the
+//! plan acts on it once.
+//!
 //! This module is pure: no I/O, no clock. The processor applies the plan.
 
 use crate::node::NodeId;
 use crate::tree::Tree;
-use crate::Restart;
+use crate::{Restart, Strategy};
 
 /// What the processor is to do with the subtrees that stopped.
 #[derive(Debug, Default, PartialEq)]
@@ -43,20 +51,47 @@ pub(crate) fn plan(tree: &Tree, stopped: &mut Vec<NodeId>, shutting_down: bool) 
         stopped.clear();
         return plan;
     }
-    // A node can be reported twice in one pass (a Done group member that was canceled while
-    // already stopped is queued directly); act on it once.
-    stopped.sort_unstable_by_key(|id| id.index());
-    stopped.dedup();
     for id in stopped.drain(..) {
         if !(awaits_gc_and_stopped(tree, id) && is_topmost(tree, id)) {
             continue;
         }
-        match tree.get(id).restart {
-            Restart::Temporary => plan.remove.push(id),
-            Restart::Permanent | Restart::Transient => plan.restart.push(id),
+        if held_back_by(tree, id).is_some() {
+            continue; // the member it waits for is pushed when it stops, and brings it along
+        }
+        push(tree, id, &mut plan);
+        if tree.get(id).strategy() == Strategy::AllTogether {
+            // The whole group restarts at once: every member that is waiting.
+            for member in tree.group_siblings(id) {
+                if awaits_gc_and_stopped(tree, member) {
+                    push(tree, member, &mut plan);
+                }
+            }
         }
     }
+    for ids in [&mut plan.restart, &mut plan.remove] {
+        ids.sort_unstable_by_key(|id| id.index());
+        ids.dedup();
+    }
     plan
+}
+
+fn push(tree: &Tree, id: NodeId, plan: &mut Plan) {
+    match tree.get(id).restart {
+        Restart::Temporary => plan.remove.push(id),
+        Restart::Permanent | Restart::Transient => plan.restart.push(id),
+    }
+}
+
+/// For a member of a [`Strategy::AllTogether`] group: a member that was told to stop and has
+/// not stopped yet, which the group waits for before any member restarts.
+pub(crate) fn held_back_by(tree: &Tree, id: NodeId) -> Option<NodeId> {
+    if tree.get(id).strategy() != Strategy::AllTogether {
+        return None;
+    }
+    tree.group_siblings(id).find(|&member| {
+        let member = tree.get(member);
+        member.is_cancelled() && member.subtree_active()
+    })
 }
 
 fn awaits_gc_and_stopped(tree: &Tree, id: NodeId) -> bool {

@@ -4,6 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::limit::Window;
 use crate::{Child, RestartLimit, Runnable};
 
 /// A set of siblings started by one [`Context::run_group`](crate::Context::run_group) call.
@@ -40,6 +44,39 @@ use crate::{Child, RestartLimit, Runnable};
 pub struct Group {
     pub(crate) members: Vec<Child>,
     pub(crate) limit: Option<RestartLimit>,
+    pub(crate) strategy: Strategy,
+}
+
+/// How the members of a [`Group`] restart when one of them dies (OTP's restart strategies).
+///
+/// Whatever the strategy, a member restarts only once its own subtree has stopped, and not
+/// before the backoff of the death that cancelled it (members owe it together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Every other member is cancelled, and each one restarts as soon as its own subtree has
+    /// stopped, without waiting for the others (the default). A member that ignores
+    /// cancellation holds back only itself; for a moment a new run of one member may overlap
+    /// the old run of another that is still stopping.
+    #[default]
+    Staggered,
+    /// OTP's `one_for_all`: every other member is cancelled, and none restarts until every
+    /// member told to stop has stopped, whole subtree and all; then they all restart together.
+    /// No two generations of the group ever overlap, but a member that ignores cancellation
+    /// holds the whole group back (give it a [`StopTimeout`](crate::StopTimeout)); status
+    /// shows whom the others wait for ([`NodeStatus::waiting_for`](crate::NodeStatus::waiting_for)).
+    AllTogether,
+    /// OTP's `rest_for_one`: members are ordered as they were added; a member's death cancels
+    /// and restarts it and the members after it, and leaves those before it running. For
+    /// members that depend on the ones before them.
+    RestForOne,
+}
+
+/// What members of a group with more than the default policy share.
+#[derive(Debug)]
+pub(crate) struct GroupPolicy {
+    pub(crate) strategy: Strategy,
+    pub(crate) limit: Option<Mutex<Window>>,
 }
 
 impl Group {
@@ -68,12 +105,26 @@ impl Group {
         self
     }
 
+    /// How the members restart when one dies (default: [`Strategy::Staggered`]).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
     /// Counts the restarts of this group's members against `limit` instead of their
     /// parent's: more than that within its period, and the parent dies (see
     /// [`RestartLimit`]).
     pub fn restart_limit(mut self, limit: RestartLimit) -> Self {
         self.limit = Some(limit);
         self
+    }
+
+    /// The policy its members share, if it is not the default.
+    pub(crate) fn policy(&self) -> Option<GroupPolicy> {
+        (self.strategy != Strategy::Staggered || self.limit.is_some()).then(|| GroupPolicy {
+            strategy: self.strategy,
+            limit: self.limit.map(|limit| Mutex::new(Window::new(limit))),
+        })
     }
 
     /// How many members the group has.

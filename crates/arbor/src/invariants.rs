@@ -84,7 +84,10 @@ pub(crate) fn check(tree: &Tree, counts: &StateCounts, shutting_down: bool) {
         if !shutting_down {
             let parent_cancelled = node.parent.is_some_and(|p| tree.get(p).is_cancelled());
             assert!(
-                !(node.awaits_gc() && !node.subtree_active() && !parent_cancelled),
+                !node.awaits_gc()
+                    || node.subtree_active()
+                    || parent_cancelled
+                    || crate::gc::held_back_by(tree, id).is_some(),
                 "invariant: {dn} is {:?} with nothing running below it, and was not restarted or removed",
                 node.state
             );

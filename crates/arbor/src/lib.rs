@@ -104,7 +104,7 @@ pub use context::Context;
 pub use counts::StateCounts;
 pub use error::Error;
 pub use events::{Event, EventStream};
-pub use group::Group;
+pub use group::{Group, Strategy};
 pub use limit::RestartLimit;
 pub use name::{Dn, Name, NameError};
 pub use report::{PanicReport, ShutdownReport};

@@ -19,11 +19,11 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
-use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::group::GroupPolicy;
 use crate::limit::Window;
-use crate::{Context, Dn, NodeState, Restart, Runnable, StopTimeout};
+use crate::{Context, Dn, NodeState, Restart, Runnable, StopTimeout, Strategy};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -89,9 +89,11 @@ pub(crate) struct Extras {
     /// The current run's limit on its children's restarts (`Context::limit_restarts`);
     /// cleared by a restart.
     pub(crate) limit: Option<Window>,
-    /// The limit of the node's group (`Group::restart_limit`), shared by its members, which
-    /// count against it instead of their parent's.
-    pub(crate) group_limit: Option<Arc<Mutex<Window>>>,
+    /// The policy of the node's group (`Group::strategy`, `Group::restart_limit`), shared by
+    /// its members; `None` for the default policy.
+    pub(crate) group: Option<Arc<GroupPolicy>>,
+    /// Its place in its group, counting from 0 in the order the members were added.
+    pub(crate) rank: u32,
     /// The go-ahead a restart waiting out its backoff waits for, when it counts against a
     /// limit: sent once the processor has counted it (`Msg::Due`).
     pub(crate) gate: Option<oneshot::Sender<()>>,
@@ -110,6 +112,19 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// Its group's strategy.
+    pub(crate) fn strategy(&self) -> Strategy {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.group.as_ref())
+            .map_or(Strategy::Staggered, |g| g.strategy)
+    }
+
+    /// Its place in its group.
+    pub(crate) fn rank(&self) -> u32 {
+        self.extras.as_ref().map_or(0, |e| e.rank)
     }
 
     /// How long its run may take to return once told to stop, if not for ever.

@@ -57,7 +57,7 @@ use crate::node::NodeId;
 use crate::tree::Tree;
 use crate::{
     clock, gc, task, Context, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
-    StateCounts, StopTimeout, TreeStatus,
+    StateCounts, StopTimeout, Strategy, TreeStatus,
 };
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
@@ -244,10 +244,8 @@ impl Processor {
             return;
         };
         let mut first: Option<NodeId> = None;
-        let limit = group
-            .limit
-            .map(|limit| Arc::new(parking_lot::Mutex::new(Window::new(limit))));
-        for member in group.members {
+        let policy = group.policy().map(Arc::new);
+        for (rank, member) in group.members.into_iter().enumerate() {
             let ctx = member
                 .ctx
                 .expect("the context makes a run for every member it sends");
@@ -255,8 +253,10 @@ impl Processor {
                 .tree
                 .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
             self.tree.task_started(id);
-            if let Some(limit) = &limit {
-                self.tree.get_mut(id).extras_mut().group_limit = Some(limit.clone());
+            if let Some(policy) = &policy {
+                let extras = self.tree.get_mut(id).extras_mut();
+                extras.group = Some(policy.clone());
+                extras.rank = u32::try_from(rank).unwrap_or(u32::MAX);
             }
             if member.stop != StopTimeout::Never {
                 self.tree.get_mut(id).extras_mut().stop = Some(member.stop);
@@ -335,7 +335,8 @@ impl Processor {
         let group = node
             .extras
             .as_ref()
-            .is_some_and(|e| e.group_limit.is_some());
+            .and_then(|e| e.group.as_ref())
+            .is_some_and(|g| g.limit.is_some());
         let parent = node.parent.is_some_and(|p| {
             let parent = self.tree.get(p);
             parent.extras.as_ref().is_some_and(|e| e.limit.is_some())
@@ -351,7 +352,12 @@ impl Processor {
             return false;
         };
         let now = self.now;
-        let exceeded = match node.extras.as_ref().and_then(|e| e.group_limit.as_ref()) {
+        let group_limit = node
+            .extras
+            .as_ref()
+            .and_then(|e| e.group.as_ref())
+            .and_then(|g| g.limit.as_ref());
+        let exceeded = match group_limit {
             Some(window) => {
                 let mut window = window.lock();
                 window.exceeded_by(now).map(|count| (count, window.limit()))
@@ -575,8 +581,15 @@ impl Processor {
     /// Cancels the other members of `id`'s group, which may not start again before `owed`.
     /// Row 8: members that were Done must restart with the group, so they become Canceled;
     /// one with no task left below it can restart as soon as it is due.
+    /// With [`Strategy::RestForOne`], only the members after `id`.
     fn cancel_group_of(&mut self, id: NodeId, owed: Instant) {
-        let siblings: Vec<NodeId> = self.tree.group_siblings(id).collect();
+        let node = self.tree.get(id);
+        let (strategy, rank) = (node.strategy(), node.rank());
+        let siblings: Vec<NodeId> = self
+            .tree
+            .group_siblings(id)
+            .filter(|&s| strategy != Strategy::RestForOne || self.tree.get(s).rank() > rank)
+            .collect();
         for sibling in siblings {
             self.cancel(sibling);
             let node = self.tree.get_mut(sibling);

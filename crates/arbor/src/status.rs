@@ -19,7 +19,7 @@ use crate::{Dn, NodeState};
 /// so that a tree of any depth is built, cloned, compared, serialized and dropped without
 /// recursion. `Display` draws an indented tree; `Serialize` gives, e.g. as JSON:
 /// `{"nodes": [{"name": "root", "parent": null, "depth": 0, "state": "Healthy",
-/// "stopping": false, "restarts": 0, "last_error": null, "notes": {}, "in_state_ms": 12}, ...]}`,
+/// "stopping": false, "waiting_for": null, "restarts": 0, "last_error": null, "notes": {}, "in_state_ms": 12}, ...]}`,
 /// where a node's DN is the names along its `parent` indices (a full DN per node would make the
 /// JSON of a deep tree grow with the square of its depth).
 ///
@@ -71,6 +71,9 @@ pub struct NodeStatus {
     /// Told to stop (by shutdown, or an ancestor's or group sibling's death) but its runnable
     /// has not returned yet. A node that stays so is ignoring its cancellation.
     pub stopping: bool,
+    /// For a member of an [`AllTogether`](crate::Strategy::AllTogether) group that is ready to
+    /// restart: the member told to stop that the group still waits for.
+    pub waiting_for: Option<Dn>,
     /// How many times its runnable was entered again after the first time.
     pub restarts: u32,
     /// Why it last died, if it ever did.
@@ -88,12 +91,13 @@ pub struct NodeStatus {
 impl Serialize for NodeStatus {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut node = serializer.serialize_struct("NodeStatus", 9)?;
+        let mut node = serializer.serialize_struct("NodeStatus", 10)?;
         node.serialize_field("name", self.dn.name())?;
         node.serialize_field("parent", &self.parent)?;
         node.serialize_field("depth", &self.dn.depth())?;
         node.serialize_field("state", &self.state)?;
         node.serialize_field("stopping", &self.stopping)?;
+        node.serialize_field("waiting_for", &self.waiting_for)?;
         node.serialize_field("restarts", &self.restarts)?;
         node.serialize_field("last_error", &self.last_error)?;
         node.serialize_field("notes", &self.notes)?;
@@ -176,6 +180,10 @@ fn node_status(
         parent,
         state: node.state,
         stopping: node.has_task && node.is_cancelled(),
+        waiting_for: (node.awaits_gc() && !node.subtree_active())
+            .then(|| crate::gc::held_back_by(tree, id))
+            .flatten()
+            .map(|member| tree.get(member).dn().clone()),
         restarts: node.restarts,
         last_error: node.last_error.clone(),
         notes: node.ctx.notes(),
@@ -202,6 +210,9 @@ impl fmt::Display for TreeStatus {
             write!(f, " {:.1?}", node.in_state)?;
             if node.stopping {
                 f.write_str(" stopping")?;
+            }
+            if let Some(member) = &node.waiting_for {
+                write!(f, " waiting_for={member}")?;
             }
             for (key, value) in &node.notes {
                 write!(f, " {key}={value}")?;
