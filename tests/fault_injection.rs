@@ -8,6 +8,10 @@
 //!    processor never dies, every required restart happens, no DN runs twice at once, and no
 //!    DN starts sooner than one backoff after its previous start. The invariant walker checks
 //!    the processor's books after every batch.
+//! 3. Under random policies (restart types, group strategies, ordered groups, restart limits)
+//!    and random deaths, the tree settles to exactly what a model of the policies requires:
+//!    which nodes restart, which are removed or left Done, how often each was entered, and how
+//!    many times a parent gave up on its limit; no DN ever runs twice at once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,19 +89,28 @@ fn runnables(
             let deaths = deaths.clone();
             async move {
                 start(&ctx, groups)?;
-                ctx.signal(Signal::Healthy)?;
-                tokio::select! {
-                    () = ctx.cancelled() => return Ok(()),
-                    () = killed => {}
-                }
-                match deaths.0.lock().remove(&ctx.dn().to_string()).unwrap() {
-                    Death::Error => anyhow::bail!("injected error"),
-                    Death::Panic => panic!("injected panic"),
-                    Death::ReturnWithoutDone => Ok(()),
-                }
+                serve_until_killed(&ctx, killed, &deaths).await
             }
         }))
     })
+}
+
+/// Signals Healthy and serves until cancelled, or until `killed`: then dies as `deaths` says.
+async fn serve_until_killed(
+    ctx: &Context,
+    killed: impl std::future::Future<Output = ()>,
+    deaths: &Deaths,
+) -> anyhow::Result<()> {
+    ctx.signal(Signal::Healthy)?;
+    tokio::select! {
+        () = ctx.cancelled() => return Ok(()),
+        () = killed => {}
+    }
+    match deaths.0.lock().remove(&ctx.dn().to_string()).unwrap() {
+        Death::Error => anyhow::bail!("injected error"),
+        Death::Panic => panic!("injected panic"),
+        Death::ReturnWithoutDone => Ok(()),
+    }
 }
 
 /// A node's children, as groups of (name, runnable).
@@ -170,17 +183,20 @@ fn affected(spec: &[SpecNode], i: usize) -> Vec<usize> {
     out
 }
 
+/// A supervisor with exact backoffs whose root runs `root`.
+fn supervise(root: &Arc<dyn Runnable>) -> Supervisor {
+    let root = root.clone();
+    Supervisor::builder()
+        .backoff(exact_backoff())
+        .spawn(move |ctx: Context| root.run(ctx))
+        .unwrap()
+}
+
 async fn scenario(spec: Vec<SpecNode>, kills_seq: Vec<(prop::sample::Index, Death)>) {
     let (kills, deaths, tracker) = (Kills::new(), Arc::new(Deaths::default()), Tracker::new());
     let all = runnables(&spec, &kills, &deaths, &tracker);
     let dns = dns(&spec);
-    let sup = Supervisor::builder()
-        .backoff(exact_backoff())
-        .spawn({
-            let root = all[0].clone();
-            move |ctx: Context| root.run(ctx)
-        })
-        .unwrap();
+    let sup = supervise(&all[0]);
     let n = spec.len();
     settled(&sup, |s| s.node_count() == n && all_healthy(s)).await;
     let mut expected: Vec<usize> = vec![1; n];
@@ -457,5 +473,291 @@ proptest! {
             .build()
             .unwrap();
         rt.block_on(hostile_scenario(spec, slow, steps, during_shutdown));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random policies: restart types (on leaves), group strategies, ordered groups, and restart
+// limits, under random deaths. A model says what each death must restart, remove, leave Done,
+// or escalate; the tree must settle to exactly that, with no DN ever running twice at once.
+
+/// The policy of every node of a generated tree.
+#[derive(Debug, Clone)]
+struct Policies {
+    /// By node: its restart type (only leaves are not permanent, so that a Done or removed
+    /// node never has children left running).
+    restart: Vec<arbor::Restart>,
+    /// By node: the limit it sets on its children's restarts, as a maximum within an hour.
+    /// A node with a limit starts its children in groups of one: a sibling cancelled by a
+    /// death would race with its parent's escalation, which no model can tell exactly.
+    limit: Vec<Option<u32>>,
+    /// By node, by group: the group's strategy and whether it is ordered.
+    groups: Vec<Vec<(arbor::Strategy, bool)>>,
+}
+
+fn policies(spec: Vec<SpecNode>) -> impl Strategy<Value = (Vec<SpecNode>, Policies)> {
+    use arbor::{Restart, Strategy as S};
+    let n = spec.len();
+    let restart = prop::collection::vec(
+        prop_oneof![2 => Just(Restart::Permanent), 1 => Just(Restart::Transient), 1 => Just(Restart::Temporary)],
+        n,
+    );
+    let limit = prop::collection::vec(
+        prop_oneof![2 => Just(None), 1 => (0u32..3).prop_map(Some)],
+        n,
+    );
+    let group = (
+        prop_oneof![
+            Just(S::Staggered),
+            Just(S::AllTogether),
+            Just(S::RestForOne)
+        ],
+        any::<bool>(),
+    );
+    let groups = prop::collection::vec(prop::collection::vec(group, 2), n);
+    (Just(spec), restart, limit, groups).prop_map(|(mut spec, mut restart, limit, mut groups)| {
+        for i in 0..spec.len() {
+            if i == 0 || !spec[i].groups.is_empty() {
+                restart[i] = Restart::Permanent;
+            }
+            if limit[i].is_some() {
+                spec[i].groups = spec[i].groups.iter().flatten().map(|&c| vec![c]).collect();
+            }
+            groups[i].resize(spec[i].groups.len(), (S::Staggered, false));
+        }
+        (
+            spec,
+            Policies {
+                restart,
+                limit,
+                groups,
+            },
+        )
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Life {
+    Alive,
+    Done,
+    Removed,
+}
+
+/// What the tree must look like: each node's life and how often it was entered, and how many
+/// times a parent gave up on its restart limit.
+struct Model<'a> {
+    spec: &'a [SpecNode],
+    policies: &'a Policies,
+    parent: Vec<Option<usize>>,
+    life: Vec<Life>,
+    entries: Vec<usize>,
+    /// Failed-children restarts counted by each node's current run.
+    counted: Vec<u32>,
+    escalations: usize,
+}
+
+impl<'a> Model<'a> {
+    fn new(spec: &'a [SpecNode], policies: &'a Policies) -> Self {
+        let mut parent = vec![None; spec.len()];
+        for (i, node) in spec.iter().enumerate() {
+            for &c in node.groups.iter().flatten() {
+                parent[c] = Some(i);
+            }
+        }
+        Model {
+            spec,
+            policies,
+            parent,
+            life: vec![Life::Alive; spec.len()],
+            entries: vec![1; spec.len()],
+            counted: vec![0; spec.len()],
+            escalations: 0,
+        }
+    }
+
+    /// `v`'s run ends by `how`.
+    fn kill(&mut self, v: usize, how: Death) {
+        use arbor::Restart;
+        let clean = matches!(how, Death::ReturnWithoutDone);
+        match (self.policies.restart[v], clean) {
+            (Restart::Transient, true) => self.life[v] = Life::Done,
+            (Restart::Temporary, _) => self.life[v] = Life::Removed,
+            _ => self.fail(v),
+        }
+    }
+
+    /// `v` died: its group follows its strategy, and it restarts, unless that is one restart
+    /// too many for its parent, which then dies in turn.
+    fn fail(&mut self, v: usize) {
+        let Some(p) = self.parent[v] else {
+            return self.restart(v);
+        };
+        let (g, rank) = self.group_of(v);
+        let (strategy, _) = self.policies.groups[p][g];
+        let members = self.spec[p].groups[g].clone();
+        for (r, &m) in members.iter().enumerate() {
+            if m == v || (strategy == arbor::Strategy::RestForOne && r < rank) {
+                continue;
+            }
+            match (self.life[m], self.policies.restart[m]) {
+                (Life::Removed, _) => {}
+                (Life::Alive, arbor::Restart::Temporary) => self.life[m] = Life::Removed,
+                _ => self.restart(m),
+            }
+        }
+        if let Some(max) = self.policies.limit[p] {
+            self.counted[p] += 1;
+            if self.counted[p] > max {
+                self.escalations += 1;
+                return self.fail(p); // its restart re-creates v
+            }
+        }
+        self.restart(v);
+    }
+
+    /// A new run of `i`: its whole subtree starts anew.
+    fn restart(&mut self, i: usize) {
+        let mut nodes = Vec::new();
+        subtree(self.spec, i, &mut nodes);
+        for n in nodes {
+            self.entries[n] += 1;
+            self.life[n] = Life::Alive;
+            self.counted[n] = 0;
+        }
+    }
+
+    fn group_of(&self, v: usize) -> (usize, usize) {
+        let p = self.parent[v].unwrap();
+        self.spec[p]
+            .groups
+            .iter()
+            .enumerate()
+            .find_map(|(g, members)| members.iter().position(|&m| m == v).map(|r| (g, r)))
+            .unwrap()
+    }
+
+    /// Whether `i` is in the tree: it and every ancestor not removed.
+    fn present(&self, i: usize) -> bool {
+        std::iter::successors(Some(i), |&n| self.parent[n]).all(|n| self.life[n] != Life::Removed)
+    }
+
+    fn matches(&self, dns: &[String], status: &arbor::TreeStatus, tracker: &Tracker) -> bool {
+        let present = (0..dns.len()).filter(|&i| self.present(i)).count();
+        status.node_count() == present
+            && (0..dns.len()).all(|i| {
+                let want = match (self.present(i), self.life[i]) {
+                    (false, _) => None,
+                    (true, Life::Done) => Some(arbor::NodeState::Done),
+                    (true, _) => Some(arbor::NodeState::Healthy),
+                };
+                status.get(&dns[i]).map(|n| n.state) == want
+                    && tracker.entries(&dns[i]) == self.entries[i]
+            })
+    }
+}
+
+fn policy_runnables(
+    spec: &[SpecNode],
+    policies: &Policies,
+    kills: &Arc<Kills>,
+    deaths: &Arc<Deaths>,
+    tracker: &Arc<Tracker>,
+) -> Vec<Arc<dyn Runnable>> {
+    build(spec, |i, groups| {
+        let (kills, deaths) = (kills.clone(), deaths.clone());
+        let (limit, shapes) = (policies.limit[i], policies.groups[i].clone());
+        let restarts: Vec<arbor::Restart> = spec[i]
+            .groups
+            .iter()
+            .flatten()
+            .map(|&c| policies.restart[c])
+            .collect();
+        Arc::new(tracker.track(move |ctx: Context| {
+            let (groups, shapes, restarts) = (groups.clone(), shapes.clone(), restarts.clone());
+            let killed = kills.killed(&ctx.dn().to_string());
+            let deaths = deaths.clone();
+            async move {
+                if let Some(max) = limit {
+                    ctx.limit_restarts(arbor::RestartLimit::new(max, Duration::from_secs(3600)))?;
+                }
+                let mut restarts = restarts.into_iter();
+                for (group, (strategy, ordered)) in groups.into_iter().zip(shapes) {
+                    let mut g = Group::new().strategy(strategy);
+                    if ordered {
+                        g = g.ordered();
+                    }
+                    for (name, r) in group {
+                        let restart = restarts.next().unwrap();
+                        g = g.child(arbor::Child::shared(name, r).restart(restart));
+                    }
+                    ctx.run_group(g)?;
+                }
+                serve_until_killed(&ctx, killed, &deaths).await
+            }
+        }))
+    })
+}
+
+async fn policy_scenario(
+    spec: Vec<SpecNode>,
+    policies: Policies,
+    kills_seq: Vec<(prop::sample::Index, Death)>,
+) {
+    let (kills, deaths, tracker) = (Kills::new(), Arc::new(Deaths::default()), Tracker::new());
+    let all = policy_runnables(&spec, &policies, &kills, &deaths, &tracker);
+    let dns = dns(&spec);
+    let sup = supervise(&all[0]);
+    let mut events = sup.events();
+    let mut model = Model::new(&spec, &policies);
+    settled(&sup, |s| model.matches(&dns, s, &tracker)).await;
+
+    for (pick, how) in kills_seq {
+        let alive: Vec<usize> = (0..spec.len())
+            .filter(|&i| model.present(i) && model.life[i] == Life::Alive)
+            .collect();
+        let victim = alive[pick.index(alive.len())];
+        model.kill(victim, how);
+        deaths.0.lock().insert(dns[victim].clone(), how);
+        kills.kill(&dns[victim]);
+        let (status, _) = settled(&sup, |s| model.matches(&dns, s, &tracker)).await;
+        assert!(
+            model.matches(&dns, &status, &tracker),
+            "after killing {} by {how:?}:\n{status}",
+            dns[victim]
+        );
+    }
+    sup.shutdown().await.into_result().unwrap();
+    let mut escalations = 0;
+    while let Some(event) = events.next().await {
+        if event
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("restart limit exceeded"))
+        {
+            escalations += 1;
+        }
+    }
+    assert_eq!(
+        escalations, model.escalations,
+        "escalations only when a limit is exceeded"
+    );
+    assert_eq!(tracker.live(), 0);
+    tracker.assert_never_two_at_once();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_policies_restart_exactly_what_they_require(
+        (spec, policies) in tree(3).prop_flat_map(policies),
+        kills in prop::collection::vec((any::<prop::sample::Index>(), death()), 1..7),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(policy_scenario(spec, policies, kills));
     }
 }

@@ -186,6 +186,7 @@ impl Context {
             tracing::warn!(parent: self.span(), dn = %self.inner.dn, error = %err, "rejected children");
             return Err(err);
         }
+        let ordered = group.ordered;
         let mut starts = Vec::with_capacity(group.len());
         for member in &group.members {
             let ctx = member.ctx.clone().expect("checked members have a context");
@@ -207,7 +208,10 @@ impl Context {
             });
         }
         drop(local);
-        for (ctx, runnable) in starts {
+        // An ordered group's later members begin once the ones before them are up; the
+        // processor starts them.
+        let spawned = if ordered { 1 } else { starts.len() };
+        for (ctx, runnable) in starts.into_iter().take(spawned) {
             task::spawn(ctx, runnable, std::time::Duration::ZERO, None);
         }
         Ok(())

@@ -141,7 +141,7 @@ mod tests {
         let mut stopped = Vec::new();
 
         stop(&mut tree, a, NodeState::Dead, &mut stopped);
-        tree.cancel_subtree(a, &mut Vec::new());
+        tree.cancel_subtree(a, &mut crate::tree::Cancelled::default());
         assert!(
             plan(&tree, &mut stopped, false) == Plan::default(),
             "a1, a2 still run"

@@ -45,6 +45,7 @@ pub struct Group {
     pub(crate) members: Vec<Child>,
     pub(crate) limit: Option<RestartLimit>,
     pub(crate) strategy: Strategy,
+    pub(crate) ordered: bool,
 }
 
 /// How the members of a [`Group`] restart when one of them dies (OTP's restart strategies).
@@ -76,6 +77,7 @@ pub enum Strategy {
 #[derive(Debug)]
 pub(crate) struct GroupPolicy {
     pub(crate) strategy: Strategy,
+    pub(crate) ordered: bool,
     pub(crate) limit: Option<Mutex<Window>>,
 }
 
@@ -111,6 +113,36 @@ impl Group {
         self
     }
 
+    /// Starts the members in order and stops them in reverse (OTP's synchronous start;
+    /// compose's "depends on healthy"):
+    ///
+    /// - each member's run, the first and every restart, is entered only once every member
+    ///   added before it is Healthy (or Done). A member that dies before Healthy stops the
+    ///   sequence there, and the group follows its [`Strategy`]. Status shows a member not
+    ///   started yet as New, [`waiting_for`](crate::NodeStatus::waiting_for) the member before it.
+    /// - when the members must stop (a death in the group, an ancestor's, or shutdown), each is
+    ///   told to stop only once the members added after it have stopped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arbor::{Context, Group, Signal};
+    ///
+    /// # async fn db(_: Context) -> anyhow::Result<()> { Ok(()) }
+    /// # async fn api(_: Context) -> anyhow::Result<()> { Ok(()) }
+    /// async fn service(ctx: Context) -> anyhow::Result<()> {
+    ///     // api starts once db is Healthy, and is stopped before db is.
+    ///     ctx.run_group(Group::new().ordered().add("db", db).add("api", api))?;
+    ///     ctx.signal(Signal::Healthy)?;
+    ///     ctx.cancelled().await;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn ordered(mut self) -> Self {
+        self.ordered = true;
+        self
+    }
+
     /// Counts the restarts of this group's members against `limit` instead of their
     /// parent's: more than that within its period, and the parent dies (see
     /// [`RestartLimit`]).
@@ -121,8 +153,10 @@ impl Group {
 
     /// The policy its members share, if it is not the default.
     pub(crate) fn policy(&self) -> Option<GroupPolicy> {
-        (self.strategy != Strategy::Staggered || self.limit.is_some()).then(|| GroupPolicy {
+        let default = self.strategy == Strategy::Staggered && self.limit.is_none() && !self.ordered;
+        (!default).then(|| GroupPolicy {
             strategy: self.strategy,
+            ordered: self.ordered,
             limit: self.limit.map(|limit| Mutex::new(Window::new(limit))),
         })
     }

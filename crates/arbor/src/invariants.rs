@@ -75,7 +75,7 @@ pub(crate) fn check(tree: &Tree, counts: &StateCounts, shutting_down: bool) {
                 child.dn()
             );
             assert!(
-                !node.is_cancelled() || child.is_cancelled(),
+                !node.is_cancelled() || child.is_cancelled() || child.is_stop_pending(),
                 "invariant: {} is not cancelled under cancelled {dn}",
                 child.dn()
             );

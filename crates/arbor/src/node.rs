@@ -9,7 +9,9 @@
 //!    apart by identity and can never touch a later one.
 //! 3. `has_task` is true exactly while a task for the current run exists (including one that
 //!    is still waiting out its backoff); at most one such task exists per node.
-//! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it.
+//! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it,
+//!    except members of an ordered group whose stop is pending (`Extras::stop_pending`): they
+//!    are told once the members after them have stopped.
 //! 5. `active_children` counts the children whose subtree is active, where a subtree is active
 //!    if any node in it has a task. A node's subtree is fully stopped iff
 //!    `!has_task && active_children == 0`.
@@ -102,6 +104,12 @@ pub(crate) struct Extras {
     /// How long its run may take to return once told to stop (`Child::stop_timeout`); fixed
     /// for the node's life.
     pub(crate) stop: Option<StopTimeout>,
+    /// In an ordered group: its current run exists but waits, with no task, for the members
+    /// before it to be up.
+    pub(crate) held: bool,
+    /// In an ordered group: it must stop, and will be told once the members after it have
+    /// stopped. Its run is not cancelled yet (the one exception to invariant 4).
+    pub(crate) stop_pending: bool,
 }
 
 impl Node {
@@ -112,6 +120,32 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// Whether it is a member of an ordered group.
+    pub(crate) fn is_ordered(&self) -> bool {
+        self.extras
+            .as_ref()
+            .and_then(|e| e.group.as_ref())
+            .is_some_and(|g| g.ordered)
+    }
+
+    /// Whether its run waits for the members before it (ordered groups).
+    pub(crate) fn is_held(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.held)
+    }
+
+    /// Whether it waits to be told to stop after the members after it (ordered groups).
+    pub(crate) fn is_stop_pending(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.stop_pending)
+    }
+
+    /// Up, for the members after it in an ordered group: Healthy or Done, and neither stopping
+    /// nor about to (a member due to stop holds back the restart of those after it).
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(self.state, NodeState::Healthy | NodeState::Done)
+            && !self.is_cancelled()
+            && !self.is_stop_pending()
     }
 
     /// Its group's strategy.
@@ -140,6 +174,9 @@ impl Node {
     /// Whether the GC must look at this node once its whole subtree has stopped: to restart it
     /// (row 10 of the state table), or to remove it, for a temporary node whose run has ended.
     pub(crate) fn awaits_gc(&self) -> bool {
+        if self.is_held() {
+            return false; // its new run is made already; it waits for its turn, not the GC
+        }
         match self.state {
             NodeState::Dead | NodeState::Canceled => true,
             NodeState::Done => self.restart == Restart::Temporary,

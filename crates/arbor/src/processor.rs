@@ -54,7 +54,7 @@ use crate::limit::Window;
 use crate::link::SharedLink;
 use crate::message::{Msg, Outcome};
 use crate::node::NodeId;
-use crate::tree::Tree;
+use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
     clock, gc, task, Context, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
     StateCounts, StopTimeout, Strategy, TreeStatus,
@@ -252,11 +252,15 @@ impl Processor {
             let id = self
                 .tree
                 .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
-            self.tree.task_started(id);
+            let held = policy.as_ref().is_some_and(|p| p.ordered) && rank > 0;
+            if !held {
+                self.tree.task_started(id); // its parent is spawning its task
+            }
             if let Some(policy) = &policy {
                 let extras = self.tree.get_mut(id).extras_mut();
                 extras.group = Some(policy.clone());
                 extras.rank = u32::try_from(rank).unwrap_or(u32::MAX);
+                extras.held = held;
             }
             if member.stop != StopTimeout::Never {
                 self.tree.get_mut(id).extras_mut().stop = Some(member.stop);
@@ -519,11 +523,22 @@ impl Processor {
 
     /// Tells `id` and its subtree to stop, and starts the stop timeouts of those that have one.
     fn cancel(&mut self, id: NodeId) {
-        let mut timed = Vec::new();
-        self.tree.cancel_subtree(id, &mut timed);
-        for id in timed {
+        let mut cancelled = Cancelled::default();
+        self.tree.cancel_subtree(id, &mut cancelled);
+        for id in cancelled.timed {
             self.start_stop_timeout(id);
         }
+        for id in cancelled.held {
+            self.on_held_cancelled(id);
+        }
+    }
+
+    /// Row 9 for a member of an ordered group whose run was held, waiting for the members
+    /// before it: told to stop, that run never begins.
+    fn on_held_cancelled(&mut self, id: NodeId) {
+        self.tree.get_mut(id).extras_mut().held = false;
+        self.set_state(id, NodeState::Canceled, Detail::None);
+        self.restart_candidates.push(id);
     }
 
     /// Row 11's clock for a node just told to stop: abort now, or after its stop timeout.
@@ -590,8 +605,14 @@ impl Processor {
             .group_siblings(id)
             .filter(|&s| strategy != Strategy::RestForOne || self.tree.get(s).rank() > rank)
             .collect();
-        for sibling in siblings {
-            self.cancel(sibling);
+        let ordered = self.tree.get(id).is_ordered();
+        for &sibling in &siblings {
+            if ordered {
+                // Told in reverse order, below.
+                self.tree.get_mut(sibling).extras_mut().stop_pending = true;
+            } else {
+                self.cancel(sibling);
+            }
             let node = self.tree.get_mut(sibling);
             node.not_before = node.not_before.max(owed);
             if node.state == NodeState::Done {
@@ -602,6 +623,17 @@ impl Processor {
                 }
             }
         }
+        if ordered {
+            self.stop_in_reverse(id);
+        }
+    }
+
+    /// Tells to stop the members of `member`'s ordered group that may be told now: those whose
+    /// later members have all stopped.
+    fn stop_in_reverse(&mut self, member: NodeId) {
+        for due in self.tree.due_in_reverse(member) {
+            self.cancel(due);
+        }
     }
 
     /// Asks the GC which of the subtrees that stopped in this batch to restart, and restarts
@@ -609,6 +641,16 @@ impl Processor {
     fn restart_stopped(&mut self) {
         // A restart can make more candidates (a parent that gives up on its restart limit).
         while !self.restart_candidates.is_empty() {
+            // A member of an ordered group that stopped may let the one before it stop.
+            let ordered: Vec<NodeId> = self
+                .restart_candidates
+                .iter()
+                .copied()
+                .filter(|&id| self.tree.get(id).is_ordered())
+                .collect();
+            for member in ordered {
+                self.stop_in_reverse(member);
+            }
             let plan = gc::plan(
                 &self.tree,
                 &mut self.restart_candidates,
@@ -626,9 +668,19 @@ impl Processor {
     /// Row 12 for a temporary child whose run has ended: it leaves the tree, with whatever
     /// stopped below it.
     fn remove(&mut self, id: NodeId) {
+        let next = self
+            .tree
+            .get(id)
+            .is_ordered()
+            .then(|| self.tree.group_siblings(id).next())
+            .flatten();
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
             .remove(id, |node| Self::removed(counts, events, node));
+        // A member held for the removed one now waits for one member fewer.
+        if let Some(member) = next {
+            self.release_next(member);
+        }
     }
 
     /// Counts out a node that left the tree, and tells the subscribers.
@@ -652,6 +704,44 @@ impl Processor {
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
             .renew(id, |node| Self::removed(counts, events, node));
+        if self.waits_for_its_turn(id).is_some() {
+            // Ordered group: the new run begins once the members before it are up.
+            self.tree.get_mut(id).extras_mut().held = true;
+            return;
+        }
+        self.begin(id, delay);
+    }
+
+    /// For a member of an ordered group: the first member before it that is not up yet.
+    fn waits_for_its_turn(&self, id: NodeId) -> Option<NodeId> {
+        waits_for_its_turn(&self.tree, id)
+    }
+
+    /// A member of an ordered group is up (Healthy or Done): the next member, if held, begins.
+    fn release_next(&mut self, member: NodeId) {
+        let mut members: Vec<NodeId> = std::iter::once(member)
+            .chain(self.tree.group_siblings(member))
+            .collect();
+        members.sort_unstable_by_key(|&m| self.tree.get(m).rank());
+        let next = members.into_iter().find(|&m| !self.tree.get(m).is_up());
+        let Some(next) = next.filter(|&m| self.tree.get(m).is_held()) else {
+            return;
+        };
+        if self.waits_for_its_turn(next).is_some() {
+            return;
+        }
+        self.tree.get_mut(next).extras_mut().held = false;
+        let node = self.tree.get(next);
+        if node.state == NodeState::New {
+            self.launch(next, Duration::ZERO); // its first run: nothing to count
+        } else {
+            let delay = node.not_before.saturating_duration_since(self.now);
+            self.begin(next, delay);
+        }
+    }
+
+    /// Begins the new run of `id`: at once, or after `delay`.
+    fn begin(&mut self, id: NodeId, delay: Duration) {
         if delay.is_zero() {
             if self.escalates(id) {
                 return; // one restart too many: the parent is going down, and takes it along
@@ -695,6 +785,9 @@ impl Processor {
         node.since = self.now;
         self.counts.count(Some(from), to);
         self.emit(id, Some(from), detail);
+        if matches!(to, NodeState::Healthy | NodeState::Done) && self.tree.get(id).is_ordered() {
+            self.release_next(id);
+        }
     }
 
     fn emit(&mut self, id: NodeId, from: Option<NodeState>, detail: Detail) {
@@ -809,7 +902,7 @@ impl Drop for Processor {
         }
         let root = self.tree.root();
         // A bug may have left the tree half-changed; a second panic here would abort.
-        let _ = crate::unwind::catch(|| self.tree.cancel_subtree(root, &mut Vec::new()));
+        let _ = crate::unwind::catch(|| self.tree.cancel_subtree(root, &mut Cancelled::default()));
         self.finish(Vec::new(), true);
     }
 }

@@ -20,7 +20,7 @@ use serde::Serialize;
 /// | 6 | New, Healthy | its run panics, told to stop or not (in `run`, in a poll, in the drop of its future or its error) | Dead |
 /// | 7 | New, Healthy | its run returns, `Ok` or `Err`, after it was told to stop; or, not told to stop, returns a [`Bounce`](crate::Bounce) (not a death: its subtree is cancelled, its group and its backoff are left alone) | Canceled |
 /// | 8 | Done | a member of its group dies (rows 4–6; not a temporary one): it must restart with its group | Canceled |
-/// | 9 | Dead, Canceled | it is told to stop while its restart waits out a backoff: the new run never began | Canceled |
+/// | 9 | New, Dead, Canceled | it is told to stop while its new run waits, for a backoff or (in an [ordered](crate::Group::ordered) group) for the members before it: that run never began | Canceled |
 /// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), it is not [temporary](crate::Restart::Temporary), and the supervisor is not shutting down: a new run | New |
 /// | 11 | any, with a task | told to stop, its run has not returned within its [`StopTimeout`](crate::StopTimeout), or by the shutdown deadline: the task is aborted | Canceled |
 /// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
@@ -38,6 +38,10 @@ use serde::Serialize;
 ///   its group starts again before that backoff has passed, even if its wait is cancelled
 ///   (row 9) and begun again. A second death of the same run (a panic after an illegal signal)
 ///   changes nothing. With [`Builder::propagate_panics`], row 6 also shuts the supervisor down.
+/// - **Ordered groups** ([`Group::ordered`](crate::Group::ordered)): a member's run, from row 1
+///   or 10, begins only once the members before it are Healthy or Done; until then it waits
+///   with no task, and a member's stop (rows 7, 9, 11) is asked only once the members after it
+///   have stopped.
 /// - **Row 10 waits for what is owed.** A node that owes no backoff (one cancelled by an
 ///   ancestor's death) is restarted at once; one that owes some is entered again when it has
 ///   passed. It stays Dead or Canceled meanwhile. A Done node restarts only through row 8 or

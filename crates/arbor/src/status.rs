@@ -71,8 +71,10 @@ pub struct NodeStatus {
     /// Told to stop (by shutdown, or an ancestor's or group sibling's death) but its runnable
     /// has not returned yet. A node that stays so is ignoring its cancellation.
     pub stopping: bool,
-    /// For a member of an [`AllTogether`](crate::Strategy::AllTogether) group that is ready to
-    /// restart: the member told to stop that the group still waits for.
+    /// The member this one waits for before it can start: in an
+    /// [`ordered`](crate::Group::ordered) group, the member before it that is not up yet; in an
+    /// [`AllTogether`](crate::Strategy::AllTogether) group ready to restart, a member told to
+    /// stop that has not stopped yet.
     pub waiting_for: Option<Dn>,
     /// How many times its runnable was entered again after the first time.
     pub restarts: u32,
@@ -180,10 +182,7 @@ fn node_status(
         parent,
         state: node.state,
         stopping: node.has_task && node.is_cancelled(),
-        waiting_for: (node.awaits_gc() && !node.subtree_active())
-            .then(|| crate::gc::held_back_by(tree, id))
-            .flatten()
-            .map(|member| tree.get(member).dn().clone()),
+        waiting_for: waiting_for(tree, id).map(|member| tree.get(member).dn().clone()),
         restarts: node.restarts,
         last_error: node.last_error.clone(),
         notes: node.ctx.notes(),
@@ -191,6 +190,18 @@ fn node_status(
         index,
         end: index + 1,
     }
+}
+
+/// The member a node waits for before it can (re)start: the one before it in an ordered group,
+/// or, in an all-together group, one still stopping.
+fn waiting_for(tree: &Tree, id: NodeId) -> Option<NodeId> {
+    let node = tree.get(id);
+    if node.is_held() {
+        return crate::tree::waits_for_its_turn(tree, id);
+    }
+    (node.awaits_gc() && !node.subtree_active())
+        .then(|| crate::gc::held_back_by(tree, id))
+        .flatten()
 }
 
 /// Deeper levels are drawn at this indentation, with their depth written out, so that a deep

@@ -20,6 +20,15 @@ use crate::link::SharedLink;
 use crate::node::{Node, NodeId};
 use crate::{unwind, Context, Dn, NodeState, Restart, Runnable};
 
+/// What a cancellation leaves for the processor to act on.
+#[derive(Debug, Default)]
+pub(crate) struct Cancelled {
+    /// Newly told nodes with a task and a stop timeout.
+    pub(crate) timed: Vec<NodeId>,
+    /// Newly told nodes whose run was held (ordered groups): it will never begin.
+    pub(crate) held: Vec<NodeId>,
+}
+
 pub(crate) struct Tree {
     nodes: Slab<Node>,
     root: NodeId,
@@ -214,7 +223,8 @@ impl Tree {
             if node.subtree_active() {
                 return;
             }
-            if node.awaits_gc() {
+            // An ordered member's stop may let the member before it be told to stop.
+            if node.awaits_gc() || node.is_ordered() {
                 candidates.push(cur);
             }
             let Some(parent) = node.parent else { return };
@@ -239,18 +249,66 @@ impl Tree {
 
     /// Tells `id` and everything below it to stop. Stops descending at nodes that were already
     /// told, whose subtrees were too (node invariant 4): the cost is what is newly cancelled.
-    /// Newly cancelled nodes with a task and a stop timeout are pushed to `timed`.
-    pub(crate) fn cancel_subtree(&self, id: NodeId, timed: &mut Vec<NodeId>) {
+    ///
+    /// Members of an ordered group are not told at once: they are marked `stop_pending`, and
+    /// only those that [`due_in_reverse`](Tree::due_in_reverse) allows are told now; the
+    /// processor tells the others as the members after them stop. What the processor must act
+    /// on is pushed to `out`.
+    pub(crate) fn cancel_subtree(&mut self, id: NodeId, out: &mut Cancelled) {
         let mut stack = vec![id];
         while let Some(this) = stack.pop() {
-            let node = self.get(this);
-            if node.ctx.cancel() {
-                if node.has_task && node.stop_timeout().is_some() {
-                    timed.push(this);
+            if !self.get(this).ctx.cancel() {
+                continue;
+            }
+            let node = self.get_mut(this);
+            if let Some(extras) = node.extras.as_mut() {
+                extras.stop_pending = false;
+            }
+            if node.has_task && node.stop_timeout().is_some() {
+                out.timed.push(this);
+            }
+            if node.is_held() {
+                out.held.push(this);
+            }
+            let mut ordered = None;
+            let children: Vec<NodeId> = self.children(this).collect();
+            for child in children {
+                if self.get(child).is_ordered() {
+                    self.get_mut(child).extras_mut().stop_pending = true;
+                    ordered.get_or_insert(Vec::new()).push(child);
+                } else {
+                    stack.push(child);
                 }
-                stack.extend(self.children(this));
+            }
+            // One member per group is enough to find the group's next.
+            for member in ordered.into_iter().flatten() {
+                for due in self.due_in_reverse(member) {
+                    if !stack.contains(&due) {
+                        stack.push(due);
+                    }
+                }
             }
         }
+    }
+
+    /// The members of `member`'s ordered group whose stop is pending and may be told now:
+    /// from the last member down, each one whose later members have all stopped.
+    pub(crate) fn due_in_reverse(&self, member: NodeId) -> Vec<NodeId> {
+        let mut members: Vec<NodeId> = std::iter::once(member)
+            .chain(self.group_siblings(member))
+            .collect();
+        members.sort_unstable_by_key(|&m| std::cmp::Reverse(self.get(m).rank()));
+        let mut due = Vec::new();
+        for m in members {
+            let node = self.get(m);
+            if node.is_stop_pending() {
+                due.push(m);
+            }
+            if node.subtree_active() {
+                break; // the members before it wait until it has stopped
+            }
+        }
+        due
     }
 
     /// Removes `id`, whose subtree has fully stopped, with its descendants: from its parent's
@@ -308,6 +366,22 @@ impl Tree {
         node.first_child = None;
         node.last_child = None;
     }
+}
+
+/// For a member of an ordered group: the first member before it that is not up (Healthy or
+/// Done, and not stopping), which its run waits for.
+pub(crate) fn waits_for_its_turn(tree: &Tree, id: NodeId) -> Option<NodeId> {
+    let node = tree.get(id);
+    if !node.is_ordered() {
+        return None;
+    }
+    let rank = node.rank();
+    let mut before: Vec<NodeId> = tree
+        .group_siblings(id)
+        .filter(|&m| tree.get(m).rank() < rank)
+        .collect();
+    before.sort_unstable_by_key(|&m| tree.get(m).rank());
+    before.into_iter().find(|&m| !tree.get(m).is_up())
 }
 
 /// Drops a removed node. Its runnable is user code, whose `Drop` may panic: that is logged,
@@ -480,7 +554,7 @@ mod cancel_tests {
         let a = add(&mut tree, root, "a");
         let a1 = add(&mut tree, a, "a1");
         let b = add(&mut tree, root, "b");
-        tree.cancel_subtree(a, &mut Vec::new());
+        tree.cancel_subtree(a, &mut super::Cancelled::default());
         assert!(tree.get(a).is_cancelled() && tree.get(a1).is_cancelled());
         assert!(!tree.get(b).is_cancelled() && !tree.get(root).is_cancelled());
         let a2 = add(&mut tree, a, "a2");
