@@ -102,9 +102,9 @@ impl Builder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let handoff = Arc::new(Handoff::new());
-        let link = Link::new(tx.clone(), runtime.clone());
         let events = Publisher::new(self.config.event_capacity);
         let streams = events.streams();
+        let link = Link::new(tx.clone(), runtime.clone(), streams.clone());
         let processor = Processor::new(
             Arc::new(root),
             self.config,

@@ -34,7 +34,9 @@ use crate::child_names::ChildNames;
 use crate::link::{Link, SharedLink};
 use crate::message::Msg;
 use crate::node::NodeId;
-use crate::{task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal};
+use crate::{
+    task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal, Watch,
+};
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -289,6 +291,14 @@ impl Context {
                 state: other.state(),
             }),
         }
+    }
+
+    /// A wait on this run's child `name` (e.g. "until it is Done"): see [`Watch`].
+    pub fn watch_child(&self, name: &str) -> Watch {
+        Watch::new(
+            format!("{}.{name}", self.inner.dn),
+            self.inner.link.events(),
+        )
     }
 
     /// Tells the supervisor how far this runnable has got.

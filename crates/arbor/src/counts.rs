@@ -26,6 +26,8 @@ pub struct StateCounts {
     pub dead: usize,
     /// Nodes in [`NodeState::Canceled`].
     pub canceled: usize,
+    /// Nodes in [`NodeState::Stopped`]: stopped by order.
+    pub stopped: usize,
 }
 
 impl StateCounts {
@@ -59,6 +61,7 @@ impl StateCounts {
             NodeState::Done => &mut self.done,
             NodeState::Dead => &mut self.dead,
             NodeState::Canceled => &mut self.canceled,
+            NodeState::Stopped => &mut self.stopped,
         }
     }
 }

@@ -87,6 +87,44 @@ pub enum Error {
         message: String,
     },
 
+    /// An order for a node that the tree does not have (it may have been removed by its
+    /// parent's restart, or not started yet).
+    #[error("no node {dn:?} in the tree")]
+    NoSuchNode {
+        /// The DN asked for.
+        dn: String,
+    },
+
+    /// An order to stop or restart a node that is stopped by order: start it first.
+    #[error("{dn}: stopped by order; start it first")]
+    AlreadyStopped {
+        /// The node.
+        dn: Dn,
+    },
+
+    /// An order to start a node that is not stopped by order.
+    #[error("{dn}: not stopped by order (it is {state:?})")]
+    NotStopped {
+        /// The node.
+        dn: Dn,
+        /// The state it is in.
+        state: NodeState,
+    },
+
+    /// A [`Watch`](crate::Watch) whose timeout passed before its condition held.
+    #[error("{dn}: gave up waiting (last seen: {last:?})")]
+    WatchTimedOut {
+        /// The watched DN.
+        dn: String,
+        /// The last state the node was seen in; `None` if it never appeared.
+        last: Option<NodeState>,
+    },
+
+    /// An order given, or a watch still waiting, while (or after) the supervisor shuts down:
+    /// nothing starts or restarts any more.
+    #[error("the supervisor is shutting down")]
+    ShuttingDown,
+
     /// Shutdown gave up waiting for these nodes and aborted their tasks.
     #[error("shutdown timed out waiting for {}", DnList(stuck))]
     ShutdownTimedOut {

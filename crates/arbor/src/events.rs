@@ -33,6 +33,10 @@ pub struct Event {
     pub from: Option<NodeState>,
     /// The state it entered (for a removal: the state it was in).
     pub to: NodeState,
+    /// Which run of the node this is about: 0 for its first, then one more for each restart
+    /// (as [`NodeStatus::restarts`](crate::NodeStatus::restarts)). A restart's transition to
+    /// New carries the new run's number; the transitions that ended the old run, the old one.
+    pub run: u32,
     /// For a transition to Dead: why (the runnable's error chain, or the panic message). For a
     /// transition to Canceled by an abort at the shutdown deadline: that.
     pub error: Option<Arc<str>>,
@@ -55,6 +59,7 @@ impl Event {
             dn,
             from,
             to,
+            run: 0,
             error: None,
             bounce: None,
             delay: None,

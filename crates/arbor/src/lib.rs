@@ -95,6 +95,7 @@ mod supervisor;
 mod task;
 mod tree;
 mod unwind;
+mod watch;
 
 pub use backoff::{Backoff, BackoffDelays};
 pub use bounce::Bounce;
@@ -113,3 +114,4 @@ pub use signal::Signal;
 pub use state::NodeState;
 pub use status::{NodeStatus, TreeStatus};
 pub use supervisor::Supervisor;
+pub use watch::Watch;

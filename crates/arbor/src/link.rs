@@ -1,6 +1,7 @@
 //! What every run of one tree shares: the processor's inbox, and the runtime the tree runs on.
 
 use std::future::Future;
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -14,6 +15,8 @@ use crate::message::Msg;
 pub(crate) struct Link {
     tx: mpsc::UnboundedSender<Msg>,
     runtime: tokio::runtime::Handle,
+    /// How many event streams exist, for the streams that contexts open (watches).
+    streams: Arc<AtomicUsize>,
 }
 
 /// One link per tree, shared by all of its contexts.
@@ -23,8 +26,18 @@ impl Link {
     pub(crate) fn new(
         tx: mpsc::UnboundedSender<Msg>,
         runtime: tokio::runtime::Handle,
+        streams: Arc<AtomicUsize>,
     ) -> SharedLink {
-        Arc::new(Link { tx, runtime })
+        Arc::new(Link {
+            tx,
+            runtime,
+            streams,
+        })
+    }
+
+    /// A new stream of the tree's events.
+    pub(crate) fn events(&self) -> crate::EventStream {
+        crate::EventStream::subscribe(self.tx.clone(), self.streams.clone())
     }
 
     /// Sends to the processor; `Err` once it is gone.

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::events::Subscription;
-use crate::{Context, Group, RestartLimit, StateCounts, TreeStatus};
+use crate::{Context, Error, Group, RestartLimit, StateCounts, TreeStatus};
 
 pub(crate) enum Msg {
     /// Register these children of `parent`'s run, as one group (state table row 1). Sent by
@@ -34,6 +34,12 @@ pub(crate) enum Msg {
     },
     /// A cancelled run's stop timeout has passed (for row 11).
     StopTimedOut { ctx: Context },
+    /// An operator's order for the node `dn` (`Supervisor::restart_node` and the like).
+    Order {
+        dn: String,
+        order: Order,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
     /// Answer with the per-state counts.
     ReportCounts { reply: oneshot::Sender<StateCounts> },
     /// Answer with a snapshot of the tree.
@@ -44,6 +50,17 @@ pub(crate) enum Msg {
     },
     /// Cancel the whole tree and end once every task has.
     Shutdown,
+}
+
+/// What an operator can order a node to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Cancel its subtree and start again at once, as a bounce.
+    Restart,
+    /// Cancel its subtree and keep it stopped.
+    Stop,
+    /// Start a stopped node again.
+    Start,
 }
 
 /// How a run's task ended.

@@ -110,6 +110,10 @@ pub(crate) struct Extras {
     /// In an ordered group: it must stop, and will be told once the members after it have
     /// stopped. Its run is not cancelled yet (the one exception to invariant 4).
     pub(crate) stop_pending: bool,
+    /// Stopped by order: once its run has ended it is Stopped, until started by order.
+    pub(crate) stop_ordered: bool,
+    /// Restarted by order: its cancellation is reported as a bounce.
+    pub(crate) restart_ordered: bool,
 }
 
 impl Node {
@@ -120,6 +124,11 @@ impl Node {
     /// Whether the current run has been told to stop.
     pub(crate) fn is_cancelled(&self) -> bool {
         self.ctx.is_cancelled()
+    }
+
+    /// Whether it was stopped by order (`Supervisor::stop_node`).
+    pub(crate) fn is_stop_ordered(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.stop_ordered)
     }
 
     /// Whether it is a member of an ordered group.
@@ -180,7 +189,7 @@ impl Node {
         match self.state {
             NodeState::Dead | NodeState::Canceled => true,
             NodeState::Done => self.restart == Restart::Temporary,
-            NodeState::New | NodeState::Healthy => false,
+            NodeState::New | NodeState::Healthy | NodeState::Stopped => false,
         }
     }
 

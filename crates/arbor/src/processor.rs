@@ -24,6 +24,8 @@
 //! | 12 | [`restart`](Processor::restart) (the parent's), [`remove`](Processor::remove) (a temporary child) |
 //!
 //! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due) |
+//! | 14 | [`stop_by_order`](Processor::stop_by_order), and [`on_exited`](Processor::on_exited) for a run that returns after it |
+//! | 15 | [`start_by_order`](Processor::start_by_order) |
 //!
 //! Rows 4–6 and 13 share [`die`](Processor::die), which does what every death does.
 //!
@@ -52,11 +54,11 @@ use crate::events::{Publisher, Subscription};
 use crate::handoff::Handoff;
 use crate::limit::Window;
 use crate::link::SharedLink;
-use crate::message::{Msg, Outcome};
+use crate::message::{Msg, Order, Outcome};
 use crate::node::NodeId;
 use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
-    clock, gc, task, Context, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
+    clock, gc, task, Context, Error, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
     StateCounts, StopTimeout, Strategy, TreeStatus,
 };
 
@@ -220,6 +222,9 @@ impl Processor {
                     self.on_exited(id, outcome);
                 }
             }
+            Msg::Order { dn, order, reply } => {
+                let _ = reply.send(self.on_order(&dn, order));
+            }
             Msg::ReportStatus { reply } => {
                 let _ = reply.send(TreeStatus::of(&self.tree, self.now));
             }
@@ -292,7 +297,7 @@ impl Processor {
     fn on_misused(&mut self, id: NodeId, error: String) {
         match self.tree.get(id).state {
             NodeState::New | NodeState::Healthy => self.die(id, error),
-            NodeState::Done | NodeState::Dead | NodeState::Canceled => {}
+            NodeState::Done | NodeState::Dead | NodeState::Canceled | NodeState::Stopped => {}
         }
     }
 
@@ -382,7 +387,7 @@ impl Processor {
         match self.tree.get(parent).state {
             NodeState::New | NodeState::Healthy | NodeState::Done => {}
             // Going down already.
-            NodeState::Dead | NodeState::Canceled => return false,
+            NodeState::Dead | NodeState::Canceled | NodeState::Stopped => return false,
         }
         let error = format!(
             "restart limit exceeded: {} restarted {count} times within {:?} (at most {})",
@@ -415,6 +420,9 @@ impl Processor {
             Outcome::NotStarted => self.on_not_started(id),
             Outcome::Aborted => self.on_aborted(id),
         }
+        if self.tree.get(id).is_stop_ordered() && self.tree.get(id).state != NodeState::Stopped {
+            self.set_state(id, NodeState::Stopped, Detail::None); // row 14
+        }
         self.tree.task_ended(id, &mut self.restart_candidates);
     }
 
@@ -434,7 +442,10 @@ impl Processor {
         }
         match error {
             // Row 7: told to stop, so how it returned does not matter.
-            _ if node.is_cancelled() => self.set_state(id, NodeState::Canceled, Detail::None),
+            _ if node.is_cancelled() => {
+                let detail = self.cancel_detail(id);
+                self.set_state(id, NodeState::Canceled, detail);
+            }
             // Row 3.
             None if done_signalled => {
                 self.tree.get_mut(id).failures = 0;
@@ -476,7 +487,107 @@ impl Processor {
     /// Row 9: the restart was told to stop while it waited out its backoff; the runnable
     /// never ran. It is still owed (`not_before` stays).
     fn on_not_started(&mut self, id: NodeId) {
-        self.set_state(id, NodeState::Canceled, Detail::None);
+        let detail = self.cancel_detail(id);
+        self.set_state(id, NodeState::Canceled, detail);
+    }
+
+    /// What a transition to Canceled says: a bounce, for a restart by order.
+    fn cancel_detail(&mut self, id: NodeId) -> Detail {
+        let ordered = self
+            .tree
+            .get_mut(id)
+            .extras
+            .as_mut()
+            .is_some_and(|extras| std::mem::take(&mut extras.restart_ordered));
+        if ordered {
+            Detail::Bounce("restarted by order".into())
+        } else {
+            Detail::None
+        }
+    }
+
+    /// An operator's order; answered once the tree has taken it.
+    fn on_order(&mut self, dn: &str, order: Order) -> Result<(), Error> {
+        if self.shutdown.is_some() {
+            return Err(Error::ShuttingDown);
+        }
+        let id = self
+            .tree
+            .find(dn)
+            .ok_or_else(|| Error::NoSuchNode { dn: dn.to_owned() })?;
+        let node = self.tree.get(id);
+        let stopped = node.is_stop_ordered();
+        match order {
+            Order::Restart | Order::Stop if stopped => Err(Error::AlreadyStopped {
+                dn: node.dn().clone(),
+            }),
+            Order::Start if !stopped => Err(Error::NotStopped {
+                dn: node.dn().clone(),
+                state: node.state,
+            }),
+            Order::Restart => {
+                self.restart_by_order(id);
+                Ok(())
+            }
+            Order::Stop => {
+                self.stop_by_order(id);
+                Ok(())
+            }
+            Order::Start => {
+                self.start_by_order(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// `Supervisor::restart_node`: a bounce ordered from outside. Its subtree is told to stop,
+    /// what it owes is forgiven, and it restarts at once (row 7, then 10); its group is left
+    /// alone.
+    fn restart_by_order(&mut self, id: NodeId) {
+        tracing::info!(dn = %self.tree.get(id).dn(), "restart ordered");
+        let now = self.now;
+        let node = self.tree.get_mut(id);
+        node.not_before = now;
+        node.extras_mut().restart_ordered = true;
+        self.cancel(id);
+        if self.tree.get(id).has_task {
+            return; // Canceled when its run returns, as a bounce
+        }
+        // Nothing left to return (Done, or a held run, now Canceled): Canceled now.
+        let detail = self.cancel_detail(id);
+        if self.tree.get(id).state != NodeState::Canceled {
+            self.set_state(id, NodeState::Canceled, detail);
+        }
+        if !self.tree.get(id).subtree_active() {
+            self.restart_candidates.push(id);
+        }
+    }
+
+    /// Row 14: `Supervisor::stop_node`. Its subtree is told to stop; it is Stopped once its run
+    /// has returned, at once if it has none.
+    fn stop_by_order(&mut self, id: NodeId) {
+        tracing::info!(dn = %self.tree.get(id).dn(), "stop ordered");
+        self.tree.get_mut(id).extras_mut().stop_ordered = true;
+        self.cancel(id);
+        if !self.tree.get(id).has_task {
+            self.set_state(id, NodeState::Stopped, Detail::None);
+        }
+    }
+
+    /// Row 15: `Supervisor::start_node`. A new run at once, forgiving what it owed, once its
+    /// subtree has stopped.
+    fn start_by_order(&mut self, id: NodeId) {
+        tracing::info!(dn = %self.tree.get(id).dn(), "start ordered");
+        let now = self.now;
+        let node = self.tree.get_mut(id);
+        node.not_before = now;
+        node.extras_mut().stop_ordered = false;
+        if self.tree.get(id).subtree_active() {
+            // Its children are still stopping: restarted by the GC once they have.
+            self.set_state(id, NodeState::Canceled, Detail::None);
+        } else {
+            self.restart(id);
+        }
     }
 
     /// Row 6: a panic is a death, unless the node already died of an illegal signal: one
@@ -689,6 +800,7 @@ impl Processor {
         if events.is_watched() {
             let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
             event.removed = true;
+            event.run = node.restarts;
             events.publish(event);
         }
     }
@@ -796,6 +908,7 @@ impl Processor {
         }
         let node = self.tree.get(id);
         let mut event = Event::new(node.dn().clone(), from, node.state);
+        event.run = node.restarts;
         match detail {
             Detail::None => {}
             Detail::Error(error) => event.error = Some(error),
@@ -814,6 +927,7 @@ impl Processor {
                 let node = self.tree.get(id);
                 let mut event = Event::new(node.dn().clone(), None, node.state);
                 event.error = node.last_error.clone();
+                event.run = node.restarts;
                 event
             })
             .collect();

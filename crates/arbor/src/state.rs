@@ -25,8 +25,13 @@ use serde::Serialize;
 /// | 11 | any, with a task | told to stop, its run has not returned within its [`StopTimeout`](crate::StopTimeout), or by the shutdown deadline: the task is aborted | Canceled |
 /// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
 /// | 13 | New, Healthy, Done | a restart of one of its children after a failure is one too many for its [`RestartLimit`](crate::RestartLimit) (or the child's group's): it gives up | Dead |
+/// | 14 | any but Stopped | [`Supervisor::stop_node`](crate::Supervisor::stop_node): its subtree is told to stop, and once its run has returned (at once if it has no task) | Stopped |
+/// | 15 | Stopped | [`Supervisor::start_node`](crate::Supervisor::start_node): once its subtree has stopped, a new run at once | New |
 ///
 /// "Told to stop" means cancelled: by shutdown, or because an ancestor or a group member died.
+/// [`Supervisor::restart_node`](crate::Supervisor::restart_node) tells a node to stop as a
+/// bounce: row 7, with [`Event::bounce`](crate::Event::bounce) set, then row 10 at once, its
+/// owed backoff forgiven.
 ///
 /// What comes with the rows:
 ///
@@ -78,4 +83,8 @@ pub enum NodeState {
     /// Its run ended after it was told to stop (rows 7–9, 11). Restarted once due, unless the
     /// supervisor is shutting down.
     Canceled,
+    /// Stopped by order ([`Supervisor::stop_node`](crate::Supervisor::stop_node), row 14):
+    /// not restarted, not even with its group, until
+    /// [`Supervisor::start_node`](crate::Supervisor::start_node) (row 15).
+    Stopped,
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::handoff::Handoff;
-use crate::message::Msg;
-use crate::{Builder, EventStream, Runnable, ShutdownReport, StateCounts, TreeStatus};
+use crate::message::{Msg, Order};
+use crate::{
+    Builder, Error, EventStream, Runnable, ShutdownReport, StateCounts, TreeStatus, Watch,
+};
 
 /// Runs a supervision tree: one processor task that owns it, under a root runnable.
 ///
@@ -121,6 +123,61 @@ impl Supervisor {
             }
         }
         self.handoff.with_tree(StateCounts::of)
+    }
+
+    /// Restarts the node `dn` now, as a bounce (OTP's `restart_child`): its subtree is told to
+    /// stop, and once it has stopped the node starts again at once, with no backoff (what it
+    /// owed is forgiven) and no failure counted. Its group is left alone. Returns once the tree
+    /// has taken the order, not once the node is up: [`watch`](Supervisor::watch) it for that.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchNode`], [`Error::AlreadyStopped`] for a node stopped by order, and
+    /// [`Error::ShuttingDown`].
+    pub async fn restart_node(&self, dn: &str) -> Result<(), Error> {
+        self.order(dn, Order::Restart).await
+    }
+
+    /// Stops the node `dn` and keeps it stopped (OTP's `terminate_child`): its subtree is told
+    /// to stop, and once its run has returned it is [`Stopped`](crate::NodeState::Stopped). It
+    /// is not restarted, not even with its group, until [`start_node`](Supervisor::start_node);
+    /// its group's other members keep running. (A restart of its parent removes it with the
+    /// parent's other children, and the parent's new run starts it anew.)
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchNode`], [`Error::AlreadyStopped`], and [`Error::ShuttingDown`].
+    pub async fn stop_node(&self, dn: &str) -> Result<(), Error> {
+        self.order(dn, Order::Stop).await
+    }
+
+    /// Starts again the node `dn`, stopped by [`stop_node`](Supervisor::stop_node): a new run
+    /// at once, once its subtree has stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoSuchNode`], [`Error::NotStopped`] for a node not stopped by order, and
+    /// [`Error::ShuttingDown`].
+    pub async fn start_node(&self, dn: &str) -> Result<(), Error> {
+        self.order(dn, Order::Start).await
+    }
+
+    async fn order(&self, dn: &str, order: Order) -> Result<(), Error> {
+        let (reply, answer) = oneshot::channel();
+        let msg = Msg::Order {
+            dn: dn.to_owned(),
+            order,
+            reply,
+        };
+        if self.tx.send(msg).is_err() {
+            return Err(Error::ShuttingDown);
+        }
+        answer.await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// A wait on the node `dn`: see [`Watch`].
+    pub fn watch(&self, dn: impl Into<String>) -> Watch {
+        Watch::new(dn.into(), self.events())
     }
 
     /// Every state transition from now on, after a snapshot of the current states.

@@ -84,6 +84,18 @@ impl Tree {
         &mut self.nodes[id.index()]
     }
 
+    /// The node called `dn` (`root.api.listener`), found by walking down from the root: costs
+    /// the siblings along the path.
+    pub(crate) fn find(&self, dn: &str) -> Option<NodeId> {
+        let mut names = dn.split('.');
+        if names.next()? != Dn::ROOT {
+            return None;
+        }
+        names.try_fold(self.root, |id, name| {
+            self.children(id).find(|&c| self.get(c).dn().name() == name)
+        })
+    }
+
     /// The node whose current run `ctx` is; `None` for a run that has been replaced (a stale
     /// message) or removed.
     pub(crate) fn node_of(&self, ctx: &Context) -> Option<NodeId> {
@@ -417,7 +429,7 @@ pub(crate) mod tests {
                 .expect("a runtime for the tree tests")
         });
         let (tx, _) = tokio::sync::mpsc::unbounded_channel();
-        let link = crate::link::Link::new(tx, runtime.handle().clone());
+        let link = crate::link::Link::new(tx, runtime.handle().clone(), Default::default());
         Tree::new(idle(), link, Instant::now())
     }
 
