@@ -55,6 +55,17 @@ pub enum StopTimeout {
     Abort,
 }
 
+/// Which ends of a node's significant children finish the node (OTP's `auto_shutdown`), set
+/// with [`Context::finish_with`](crate::Context::finish_with).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[non_exhaustive]
+pub enum Significant {
+    /// The first significant child to end cleanly (OTP's `any_significant`).
+    Any,
+    /// Every significant child of the run, once all have ended cleanly (`all_significant`).
+    All,
+}
+
 /// A child to start with [`Context::run_child`](crate::Context::run_child) or
 /// [`Group::child`](crate::Group::child), with the policy that differs from the defaults.
 ///
@@ -85,6 +96,7 @@ pub struct Child {
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) restart: Restart,
     pub(crate) stop: StopTimeout,
+    pub(crate) significant: bool,
     /// The run's context, made once `run_group` has checked the name; the child then travels
     /// to the processor as it is, with no copy.
     pub(crate) ctx: Option<Context>,
@@ -104,6 +116,7 @@ impl Child {
             runnable,
             restart: Restart::Permanent,
             stop: StopTimeout::Never,
+            significant: false,
             ctx: None,
         }
     }
@@ -111,6 +124,15 @@ impl Child {
     /// When the tree restarts it (default: [`Restart::Permanent`]).
     pub fn restart(mut self, restart: Restart) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Makes it significant (OTP's `significant`): its clean end (Done) may finish its
+    /// parent, if the parent's run asked for it with
+    /// [`Context::finish_with`](crate::Context::finish_with). A failure is no end: it restarts
+    /// as usual.
+    pub fn significant(mut self) -> Self {
+        self.significant = true;
         self
     }
 
@@ -128,6 +150,7 @@ impl fmt::Debug for Child {
             .field("name", &self.name)
             .field("restart", &self.restart)
             .field("stop_timeout", &self.stop)
+            .field("significant", &self.significant)
             .finish_non_exhaustive()
     }
 }

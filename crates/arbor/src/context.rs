@@ -35,7 +35,8 @@ use crate::link::{Link, SharedLink};
 use crate::message::Msg;
 use crate::node::NodeId;
 use crate::{
-    task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal, Watch,
+    task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal, Significant,
+    Watch,
 };
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
@@ -291,6 +292,43 @@ impl Context {
                 state: other.state(),
             }),
         }
+    }
+
+    /// Ends this run when its [significant](Child::significant) children end cleanly: the first
+    /// one, or all of them (OTP's `auto_shutdown`). Then this node's subtree is told to stop,
+    /// so its other children are cancelled and [`cancelled`](Context::cancelled) completes, and
+    /// the run's return of `Ok(())` makes the node Done (row 16 of the
+    /// [state table](NodeState#state-table); an `Err` is a death). This is "run this job with
+    /// its helpers, and finish when the job does", without a loop of one's own.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotNew`] unless this node is New, and [`Error::RunEnded`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arbor::{Child, Context, Signal, Significant};
+    ///
+    /// # async fn job(_: Context) -> anyhow::Result<()> { Ok(()) }
+    /// # async fn log_shipper(_: Context) -> anyhow::Result<()> { Ok(()) }
+    /// async fn batch(ctx: Context) -> anyhow::Result<()> {
+    ///     ctx.finish_with(Significant::Any)?;
+    ///     ctx.run_child(Child::new("job", job).significant())?;
+    ///     ctx.run("log_shipper", log_shipper)?;
+    ///     ctx.signal(Signal::Healthy)?;
+    ///     ctx.cancelled().await; // the job is done (or the tree stops)
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn finish_with(&self, mode: Significant) -> Result<(), Error> {
+        let local = self.inner.local.lock();
+        self.check_new(&local)?;
+        self.send(Msg::FinishWith {
+            ctx: self.clone(),
+            mode,
+        });
+        Ok(())
     }
 
     /// A wait on this run's child `name` (e.g. "until it is Done"): see [`Watch`].

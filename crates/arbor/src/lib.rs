@@ -100,7 +100,7 @@ mod watch;
 pub use backoff::{Backoff, BackoffDelays};
 pub use bounce::Bounce;
 pub use builder::Builder;
-pub use child::{Child, Restart, StopTimeout};
+pub use child::{Child, Restart, Significant, StopTimeout};
 pub use context::Context;
 pub use counts::StateCounts;
 pub use error::Error;

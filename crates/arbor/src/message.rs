@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::events::Subscription;
-use crate::{Context, Error, Group, RestartLimit, StateCounts, TreeStatus};
+use crate::{Context, Error, Group, RestartLimit, Significant, StateCounts, TreeStatus};
 
 pub(crate) enum Msg {
     /// Register these children of `parent`'s run, as one group (state table row 1). Sent by
@@ -16,6 +16,8 @@ pub(crate) enum Msg {
     AddChildren { parent: Context, group: Group },
     /// The runnable signalled Healthy (row 2).
     BecameHealthy { ctx: Context },
+    /// The runnable asked to finish when its significant children do (for row 16).
+    FinishWith { ctx: Context, mode: Significant },
     /// The runnable set a limit on its children's restarts (for row 13).
     LimitRestarts { ctx: Context, limit: RestartLimit },
     /// The runnable broke a rule that makes it dead: an illegal signal (row 5).

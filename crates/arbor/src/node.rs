@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 
 use crate::group::GroupPolicy;
 use crate::limit::Window;
-use crate::{Context, Dn, NodeState, Restart, Runnable, StopTimeout, Strategy};
+use crate::{Context, Dn, NodeState, Restart, Runnable, Significant, StopTimeout, Strategy};
 
 /// A node's slot in the tree's arena. Only meaningful to the processor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +114,13 @@ pub(crate) struct Extras {
     pub(crate) stop_ordered: bool,
     /// Restarted by order: its cancellation is reported as a bounce.
     pub(crate) restart_ordered: bool,
+    /// A significant child (`Child::significant`): its clean end may finish its parent.
+    pub(crate) significant: bool,
+    /// The current run ends when its significant children do (`Context::finish_with`);
+    /// cleared by a restart.
+    pub(crate) finish: Option<Significant>,
+    /// The current run was told to finish: its return of `Ok` makes it Done (row 16).
+    pub(crate) finishing: bool,
 }
 
 impl Node {

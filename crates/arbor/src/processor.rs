@@ -26,6 +26,7 @@
 //! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due) |
 //! | 14 | [`stop_by_order`](Processor::stop_by_order), and [`on_exited`](Processor::on_exited) for a run that returns after it |
 //! | 15 | [`start_by_order`](Processor::start_by_order) |
+//! | 16 | [`significant_done`](Processor::significant_done), then [`on_returned`](Processor::on_returned) |
 //!
 //! Rows 4–6 and 13 share [`die`](Processor::die), which does what every death does.
 //!
@@ -59,7 +60,7 @@ use crate::node::NodeId;
 use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
     clock, gc, task, Context, Error, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
-    StateCounts, StopTimeout, Strategy, TreeStatus,
+    Significant, StateCounts, StopTimeout, Strategy, TreeStatus,
 };
 
 /// How many queued messages are handled before the GC runs. Batching makes start-up of big
@@ -191,6 +192,11 @@ impl Processor {
                     self.on_became_healthy(id);
                 }
             }
+            Msg::FinishWith { ctx, mode } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.tree.get_mut(id).extras_mut().finish = Some(mode);
+                }
+            }
             Msg::LimitRestarts { ctx, limit } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.tree.get_mut(id).extras_mut().limit = Some(Window::new(limit));
@@ -266,6 +272,9 @@ impl Processor {
                 extras.group = Some(policy.clone());
                 extras.rank = u32::try_from(rank).unwrap_or(u32::MAX);
                 extras.held = held;
+            }
+            if member.significant {
+                self.tree.get_mut(id).extras_mut().significant = true;
             }
             if member.stop != StopTimeout::Never {
                 self.tree.get_mut(id).extras_mut().stop = Some(member.stop);
@@ -440,7 +449,15 @@ impl Processor {
         if misused || was == NodeState::Dead {
             return;
         }
+        let finishing = node.extras.as_ref().is_some_and(|e| e.finishing);
         match error {
+            // Row 16: told to finish by its significant children, and it did.
+            None if finishing => {
+                self.tree.get_mut(id).failures = 0;
+                self.set_state(id, NodeState::Done, Detail::None);
+            }
+            // Row 4 for a run that failed while finishing.
+            Some(error) if finishing => self.die(id, error),
             // Row 7: told to stop, so how it returned does not matter.
             _ if node.is_cancelled() => {
                 let detail = self.cancel_detail(id);
@@ -489,6 +506,34 @@ impl Processor {
     fn on_not_started(&mut self, id: NodeId) {
         let detail = self.cancel_detail(id);
         self.set_state(id, NodeState::Canceled, detail);
+    }
+
+    /// Row 16: a significant child ended cleanly. If that fulfils its parent's
+    /// `Context::finish_with`, the parent is told to finish: its subtree is told to stop, and
+    /// its run's return of `Ok` makes it Done.
+    fn significant_done(&mut self, child: NodeId) {
+        let Some(parent) = self.tree.get(child).parent else {
+            return;
+        };
+        let node = self.tree.get(parent);
+        let Some(mode) = node.extras.as_ref().and_then(|e| e.finish) else {
+            return;
+        };
+        if node.is_cancelled() || !matches!(node.state, NodeState::New | NodeState::Healthy) {
+            return;
+        }
+        let finished = match mode {
+            Significant::Any => true,
+            Significant::All => self.tree.children(parent).all(|c| {
+                let c = self.tree.get(c);
+                !c.extras.as_ref().is_some_and(|e| e.significant) || c.state == NodeState::Done
+            }),
+        };
+        if finished {
+            tracing::info!(dn = %self.tree.get(parent).dn(), "significant children done; finishing");
+            self.tree.get_mut(parent).extras_mut().finishing = true;
+            self.cancel(parent);
+        }
     }
 
     /// What a transition to Canceled says: a bounce, for a restart by order.
@@ -897,6 +942,16 @@ impl Processor {
         node.since = self.now;
         self.counts.count(Some(from), to);
         self.emit(id, Some(from), detail);
+        if to == NodeState::Done
+            && self
+                .tree
+                .get(id)
+                .extras
+                .as_ref()
+                .is_some_and(|e| e.significant)
+        {
+            self.significant_done(id);
+        }
         if matches!(to, NodeState::Healthy | NodeState::Done) && self.tree.get(id).is_ordered() {
             self.release_next(id);
         }

@@ -27,6 +27,7 @@ use serde::Serialize;
 /// | 13 | New, Healthy, Done | a restart of one of its children after a failure is one too many for its [`RestartLimit`](crate::RestartLimit) (or the child's group's): it gives up | Dead |
 /// | 14 | any but Stopped | [`Supervisor::stop_node`](crate::Supervisor::stop_node): its subtree is told to stop, and once its run has returned (at once if it has no task) | Stopped |
 /// | 15 | Stopped | [`Supervisor::start_node`](crate::Supervisor::start_node): once its subtree has stopped, a new run at once | New |
+/// | 16 | New, Healthy | it was told to finish because its significant children ended cleanly ([`Context::finish_with`](crate::Context::finish_with)), and its run returns `Ok(())` | Done |
 ///
 /// "Told to stop" means cancelled: by shutdown, or because an ancestor or a group member died.
 /// [`Supervisor::restart_node`](crate::Supervisor::restart_node) tells a node to stop as a

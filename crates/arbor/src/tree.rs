@@ -117,7 +117,7 @@ impl Tree {
         node.ctx = ctx;
         // A new run sets its own limit on its (new) children.
         if let Some(extras) = node.extras.as_mut() {
-            extras.limit = None;
+            (extras.limit, extras.finish, extras.finishing) = (None, None, false);
         }
     }
 
