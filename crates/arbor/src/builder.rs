@@ -45,6 +45,7 @@ pub(crate) struct Config {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) propagate_panics: bool,
     pub(crate) event_capacity: usize,
+    pub(crate) metric_dns: usize,
 }
 
 impl Default for Builder {
@@ -55,6 +56,7 @@ impl Default for Builder {
                 shutdown_timeout: Duration::from_secs(10),
                 propagate_panics: false,
                 event_capacity: 4096,
+                metric_dns: 256,
             },
         }
     }
@@ -88,6 +90,15 @@ impl Builder {
     /// snapshot; see [`EventStream`](crate::EventStream). At least 1.
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.config.event_capacity = capacity;
+        self
+    }
+
+    /// How many distinct DNs the `dn` label of the per-node metrics may take (default: 256):
+    /// the first DNs to restart or fail get their own, the rest share `dn="other"`, so that a
+    /// big tree cannot flood the metrics backend. 0 counts every node as `other`. See the
+    /// [metrics](crate#metrics) the tree reports.
+    pub fn metric_dns(mut self, max: usize) -> Self {
+        self.config.metric_dns = max;
         self
     }
 

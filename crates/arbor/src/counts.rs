@@ -39,6 +39,18 @@ impl StateCounts {
         counts
     }
 
+    /// How many nodes are in `state`.
+    pub fn in_state(&self, state: NodeState) -> usize {
+        match state {
+            NodeState::New => self.new,
+            NodeState::Healthy => self.healthy,
+            NodeState::Done => self.done,
+            NodeState::Dead => self.dead,
+            NodeState::Canceled => self.canceled,
+            NodeState::Stopped => self.stopped,
+        }
+    }
+
     /// Records a node entering `to`, from `from` or, if `None`, as a new node.
     pub(crate) fn count(&mut self, from: Option<NodeState>, to: NodeState) {
         match from {

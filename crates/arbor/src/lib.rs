@@ -37,6 +37,44 @@
 //! line with the DN; they never abort the process. A panicking runnable is a dead node (unless
 //! [`Builder::propagate_panics`] is set). Time goes through tokio's clock, so tests can pause it.
 //!
+//! # Metrics
+//!
+//! The tree reports through the [`metrics`](https://docs.rs/metrics) facade, so any recorder
+//! exports them (Prometheus, StatsD, ...); without one installed they cost nothing.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `arbor_nodes` | gauge | `state` | nodes in each [`NodeState`] (`new`, `healthy`, ...) |
+//! | `arbor_transitions_total` | counter | `from`, `to` | state transitions (a node's creation counts `from="none"`) |
+//! | `arbor_restarts_total` | counter | `dn` | runs entered again after the first |
+//! | `arbor_failures_total` | counter | `dn` | deaths (rows 4–6 and 13 of the [state table](NodeState#state-table)) |
+//! | `arbor_backoff_seconds` | histogram | | the backoff each death draws |
+//! | `arbor_processor_queue` | gauge | | messages waiting for the processor |
+//!
+//! DNs can be many, so `dn` takes at most [`Builder::metric_dns`] distinct values (the first
+//! seen; 256 by default), and the rest are counted under `dn="other"`. Counts are handed to
+//! the recorder once per batch of the processor's messages, not once per transition.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> anyhow::Result<()> {
+//! use arbor::{Context, NodeState, Signal, Supervisor};
+//!
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+//! let sup = Supervisor::new(|ctx: Context| async move {
+//!     ctx.signal(Signal::Healthy)?;
+//!     ctx.cancelled().await;
+//!     Ok(())
+//! });
+//! sup.watch("root").until_state(NodeState::Healthy).await?;
+//! sup.counts().await; // answered after the batch that made it Healthy
+//! let page = prometheus.render(); // what a scrape of /metrics would serve
+//! assert!(page.contains(r#"arbor_nodes{state="healthy"} 1"#), "{page}");
+//! # sup.shutdown().await.into_result()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Example
 //!
 //! ```
@@ -83,6 +121,7 @@ mod invariants;
 mod limit;
 mod link;
 mod message;
+mod metrics;
 mod name;
 mod node;
 mod processor;

@@ -121,6 +121,8 @@ pub(crate) struct Extras {
     pub(crate) finish: Option<Significant>,
     /// The current run was told to finish: its return of `Ok` makes it Done (row 16).
     pub(crate) finishing: bool,
+    /// Its `dn` label in the metrics, once it has needed one.
+    pub(crate) metric_label: Option<Arc<str>>,
 }
 
 impl Node {

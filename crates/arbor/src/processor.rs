@@ -56,6 +56,7 @@ use crate::handoff::Handoff;
 use crate::limit::Window;
 use crate::link::SharedLink;
 use crate::message::{Msg, Order, Outcome};
+use crate::metrics::Metrics;
 use crate::node::NodeId;
 use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
@@ -86,6 +87,7 @@ pub(crate) struct Processor {
     /// The time of the batch being handled: one clock read per batch, not per message.
     now: Instant,
     handoff: Arc<Handoff>,
+    metrics: Metrics,
     /// The report has been handed over (`finish`).
     finished: bool,
 }
@@ -121,6 +123,8 @@ impl Processor {
         let now = Instant::now();
         let mut counts = StateCounts::default();
         counts.count(None, NodeState::New);
+        let mut metrics = Metrics::new(config.metric_dns);
+        metrics.transition(None, NodeState::New);
         Processor {
             tree: Tree::new(root, link, now),
             rx,
@@ -133,6 +137,7 @@ impl Processor {
             rng: fastrand::Rng::new(),
             now,
             handoff,
+            metrics,
             finished: false,
         }
     }
@@ -163,6 +168,7 @@ impl Processor {
                 self.handle(msg);
             }
             self.restart_stopped();
+            self.metrics.flush(&self.counts, self.rx.len());
             #[cfg(feature = "invariants")]
             crate::invariants::check(&self.tree, &self.counts, self.shutdown.is_some());
             if self.shutdown.is_some() && self.tree.tasks() == 0 {
@@ -283,6 +289,7 @@ impl Processor {
                 }
             }
             self.counts.count(None, NodeState::New);
+            self.metrics.transition(None, NodeState::New);
             self.emit(id, None, Detail::None);
             match first {
                 None => first = Some(id),
@@ -666,6 +673,7 @@ impl Processor {
         let delay = self.config.backoff.delay(node.failures, &mut self.rng);
         node.failures = node.failures.saturating_add(1);
         let owed = clock::deadline(self.now, delay);
+        self.metrics.failure(node, delay);
         node.not_before = node.not_before.max(owed);
         self.cancel(id);
         let error: Arc<str> = error.into();
@@ -914,6 +922,7 @@ impl Processor {
     fn entered_new(&mut self, id: NodeId, delay: Duration) {
         let node = self.tree.get_mut(id);
         node.restarts = node.restarts.saturating_add(1);
+        self.metrics.restart(node);
         self.set_state(id, NodeState::New, Detail::Delay(delay));
     }
 
@@ -941,6 +950,7 @@ impl Processor {
         node.state = to;
         node.since = self.now;
         self.counts.count(Some(from), to);
+        self.metrics.transition(Some(from), to);
         self.emit(id, Some(from), detail);
         if to == NodeState::Done
             && self

@@ -89,3 +89,18 @@ pub enum NodeState {
     /// [`Supervisor::start_node`](crate::Supervisor::start_node) (row 15).
     Stopped,
 }
+
+impl NodeState {
+    /// The state as the `state`, `from` and `to` labels of the [metrics](crate#metrics) name
+    /// it: `new`, `healthy`, `done`, `dead`, `canceled`, `stopped`.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            NodeState::New => "new",
+            NodeState::Healthy => "healthy",
+            NodeState::Done => "done",
+            NodeState::Dead => "dead",
+            NodeState::Canceled => "canceled",
+            NodeState::Stopped => "stopped",
+        }
+    }
+}
