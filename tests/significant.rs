@@ -42,9 +42,9 @@ fn batch(mode: Significant, jobs: Vec<(&'static str, Arc<dyn Runnable>)>) -> imp
     }
 }
 
-fn run_batch(batch: impl Runnable) -> arbor::Supervisor {
+fn run_batch(batch: impl Runnable) -> Harness {
     let batch: Arc<dyn Runnable> = Arc::new(batch);
-    supervisor(root_with(move || {
+    Harness::new(root_with(move || {
         arbor::Group::new().add_shared("batch", batch.clone())
     }))
 }
@@ -55,13 +55,14 @@ fn shared(runnable: impl Runnable) -> Arc<dyn Runnable> {
 
 #[tokio::test(start_paused = true)]
 async fn any_significant_child_that_ends_cleanly_finishes_its_parent() {
-    let sup = run_batch(batch(
+    let harness = run_batch(batch(
         Significant::Any,
         vec![
             ("quick", shared(job(0, Duration::from_secs(1)))),
             ("slow", shared(job(0, Duration::from_secs(100)))),
         ],
     ));
+    let sup = harness.supervisor();
     let mut events = sup.events();
     let seen = record(&mut events, |seen| {
         seen.iter()
@@ -77,7 +78,7 @@ async fn any_significant_child_that_ends_cleanly_finishes_its_parent() {
         entered("root.batch.quick", NodeState::Done),
     );
     assert!(quick < done_at);
-    let status = until_status(&sup, &mut events, |s| {
+    let status = until_status(sup, &mut events, |s| {
         s.get("root.batch.slow")
             .is_some_and(|n| n.state == NodeState::Canceled)
     })
@@ -89,12 +90,12 @@ async fn any_significant_child_that_ends_cleanly_finishes_its_parent() {
             "{status}"
         );
     }
-    sup.shutdown().await.into_result().unwrap();
+    harness.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn all_significant_children_must_end_and_a_failure_is_no_end() {
-    let sup = run_batch(batch(
+    let harness = run_batch(batch(
         Significant::All,
         vec![
             ("first", shared(job(0, Duration::from_secs(1)))),
@@ -102,6 +103,7 @@ async fn all_significant_children_must_end_and_a_failure_is_no_end() {
             ("second", shared(job(1, Duration::from_secs(2)))),
         ],
     ));
+    let sup = harness.supervisor();
     let mut events = sup.events();
     let seen = record(&mut events, |seen| {
         seen.iter()
@@ -134,7 +136,7 @@ async fn all_significant_children_must_end_and_a_failure_is_no_end() {
         NodeState::Canceled
     );
     assert_eq!(status.get("root.batch.second").unwrap().restarts, 1);
-    sup.shutdown().await.into_result().unwrap();
+    harness.shutdown().await;
 }
 
 #[tokio::test(start_paused = true)]

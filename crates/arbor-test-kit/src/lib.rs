@@ -1,8 +1,12 @@
-//! The test kit of the arbor workspace: one version of every helper that the tests of more than
-//! one crate need, with one name and one signature.
+//! Testing with arbor: a [`Harness`] for your own runnables, and one version of every helper
+//! that the tests of more than one crate of the arbor workspace need.
 //!
-//! Like `tokio-test` and `tower-test`, it is a crate of its own, never published, that every
-//! crate takes as a dev-dependency:
+//! **For your runnables**, start with [`Harness`]: it runs a runnable under a supervisor made
+//! for tests (panics propagated, exact backoff for tokio's paused clock, the test's log lines
+//! captured), waits on its states with a deadline, and fails with the node's last error and
+//! the whole tree when a wait times out.
+//!
+//! Like `tokio-test` and `tower-test`, it is a crate of its own, taken as a dev-dependency:
 //!
 //! ```toml
 //! [dev-dependencies]
@@ -28,11 +32,13 @@
 //! crate's `tests/common`, built on this kit.
 
 mod events;
+mod harness;
 mod logs;
 mod ports;
 mod tree;
 
 pub use events::*;
+pub use harness::{Harness, Timeout};
 pub use logs::*;
 pub use ports::*;
 pub use tree::*;

@@ -123,6 +123,26 @@ impl Logs {
         Logs { lines }
     }
 
+    /// Starts capturing the log lines of this thread only, at every level, for as long as the
+    /// returned guard lives (and prints them as `RUST_LOG` asks, as [`init_tracing`] does).
+    ///
+    /// On a current-thread runtime (what `#[tokio::test]` makes) every runnable of the test
+    /// runs on this thread, so this is exactly the test's own lines, whatever other tests of
+    /// the binary log meanwhile. On a multi-thread runtime use [`Logs::capture`].
+    pub fn capture_local() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let listeners = Listeners::default();
+        let (tx, lines) = mpsc::unbounded_channel();
+        listeners.lock().push(tx);
+        let print = tracing_subscriber::fmt::layer()
+            .with_test_writer()
+            .with_filter(EnvFilter::from_default_env());
+        let subscriber = tracing_subscriber::registry()
+            .with(print)
+            .with(Capture { listeners });
+        let guard = tracing::subscriber::set_default(subscriber);
+        (Logs { lines }, guard)
+    }
+
     /// Waits for the next line that `want` accepts, skipping others.
     ///
     /// # Panics
