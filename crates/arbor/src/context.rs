@@ -333,10 +333,9 @@ impl Context {
 
     /// A wait on this run's child `name` (e.g. "until it is Done"): see [`Watch`].
     pub fn watch_child(&self, name: &str) -> Watch {
-        Watch::new(
-            format!("{}.{name}", self.inner.dn),
-            self.inner.link.events(),
-        )
+        let dn = format!("{}.{name}", self.inner.dn);
+        let events = self.inner.link.events_of(&dn);
+        Watch::new(dn, events)
     }
 
     /// Tells the supervisor how far this runnable has got.

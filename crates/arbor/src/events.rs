@@ -168,6 +168,8 @@ pub struct EventStream {
     /// The pending `next` of the `Stream` implementation, which owns the state meanwhile.
     polling: Option<Polling>,
     streams: Arc<AtomicUsize>,
+    /// For a watch: the one node whose state the snapshots give (the transitions are all).
+    only: Option<Arc<str>>,
 }
 
 /// A `next` that owns a stream's state, and gives it back with the event.
@@ -185,6 +187,16 @@ enum State {
 impl EventStream {
     /// Subscribes through the processor's inbox `tx`; a closed inbox gives an ended stream.
     pub(crate) fn subscribe(tx: mpsc::UnboundedSender<Msg>, streams: Arc<AtomicUsize>) -> Self {
+        Self::subscribe_to(tx, streams, None)
+    }
+
+    /// As [`subscribe`](EventStream::subscribe), but its snapshots hold only the node `only`
+    /// (if it exists): a watch on one node costs its path, not the tree.
+    pub(crate) fn subscribe_to(
+        tx: mpsc::UnboundedSender<Msg>,
+        streams: Arc<AtomicUsize>,
+        only: Option<Arc<str>>,
+    ) -> Self {
         streams.fetch_add(1, Ordering::Relaxed);
         let mut events = EventStream {
             state: State::Ended,
@@ -193,6 +205,7 @@ impl EventStream {
             resync: false,
             polling: None,
             streams,
+            only,
         };
         events.request();
         events
@@ -200,7 +213,8 @@ impl EventStream {
 
     fn request(&mut self) {
         let (reply, answer) = oneshot::channel();
-        self.state = match self.tx.send(Msg::Subscribe { reply }) {
+        let only = self.only.clone();
+        self.state = match self.tx.send(Msg::Subscribe { reply, only }) {
             Ok(()) => State::Waiting(answer),
             Err(_) => State::Ended,
         };
@@ -280,6 +294,7 @@ impl futures_core::Stream for EventStream {
                     resync: this.resync,
                     polling: None,
                     streams: this.streams.clone(),
+                    only: this.only.clone(),
                 };
                 owned.streams.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async move {

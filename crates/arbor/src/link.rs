@@ -35,9 +35,9 @@ impl Link {
         })
     }
 
-    /// A new stream of the tree's events.
-    pub(crate) fn events(&self) -> crate::EventStream {
-        crate::EventStream::subscribe(self.tx.clone(), self.streams.clone())
+    /// A new stream of the tree's events, whose snapshots give only the node `dn`.
+    pub(crate) fn events_of(&self, dn: &str) -> crate::EventStream {
+        crate::EventStream::subscribe_to(self.tx.clone(), self.streams.clone(), Some(dn.into()))
     }
 
     /// Sends to the processor; `Err` once it is gone.

@@ -49,6 +49,8 @@ pub(crate) enum Msg {
     /// Answer with a snapshot as events, and the transitions from then on.
     Subscribe {
         reply: oneshot::Sender<Subscription>,
+        /// Only this node in the snapshot (a watch).
+        only: Option<std::sync::Arc<str>>,
     },
     /// Cancel the whole tree and end once every task has.
     Shutdown,

@@ -243,7 +243,7 @@ impl Processor {
             Msg::ReportCounts { reply } => {
                 let _ = reply.send(self.counts);
             }
-            Msg::Subscribe { reply } => self.on_subscribe(reply),
+            Msg::Subscribe { reply, only } => self.on_subscribe(reply, only.as_deref()),
             Msg::Shutdown => self.begin_shutdown(),
         }
     }
@@ -984,10 +984,15 @@ impl Processor {
     }
 
     /// A new stream first gets the current state of every node, then every transition.
-    fn on_subscribe(&mut self, reply: oneshot::Sender<Subscription>) {
-        let snapshot = self
-            .tree
-            .preorder(self.tree.root())
+    /// With `only`, the snapshot holds that node alone (or nothing, if the tree has no such
+    /// node): a watch.
+    fn on_subscribe(&mut self, reply: oneshot::Sender<Subscription>, only: Option<&str>) {
+        let nodes: Vec<NodeId> = match only {
+            Some(dn) => self.tree.find(dn).into_iter().collect(),
+            None => self.tree.preorder(self.tree.root()).collect(),
+        };
+        let snapshot = nodes
+            .into_iter()
             .map(|id| {
                 let node = self.tree.get(id);
                 let mut event = Event::new(node.dn().clone(), None, node.state);

@@ -177,7 +177,13 @@ impl Supervisor {
 
     /// A wait on the node `dn`: see [`Watch`].
     pub fn watch(&self, dn: impl Into<String>) -> Watch {
-        Watch::new(dn.into(), self.events())
+        let dn = dn.into();
+        let events = EventStream::subscribe_to(
+            self.tx.clone(),
+            self.streams.clone(),
+            Some(dn.as_str().into()),
+        );
+        Watch::new(dn, events)
     }
 
     /// Every state transition from now on, after a snapshot of the current states.

@@ -10,8 +10,9 @@ use crate::{Error, Event, EventStream, NodeState};
 /// It reads the tree's events: first the node's current state (if the node exists), then each
 /// of its transitions, so a state reached before the watch began is seen too. Each event
 /// says which run of the node it is about ([`Event::run`]), so a watch that spans a restart
-/// can tell the old run from the new. A watch is one [`EventStream`]: nothing is built for it
-/// while the tree is idle, and nothing at all while no stream exists.
+/// can tell the old run from the new. A watch is one [`EventStream`] whose snapshot holds the
+/// watched node only, so making one costs the node's path, not the tree, and nothing is built
+/// for it while the tree is idle.
 ///
 /// # Examples
 ///
