@@ -9,7 +9,7 @@
 //!    DN starts sooner than one backoff after its previous start. The invariant walker checks
 //!    the processor's books after every batch.
 //! 3. Under random policies (restart types, group strategies, ordered groups, restart limits)
-//!    and random deaths, the tree settles to exactly what a model of the policies requires:
+//!    and random deaths and orders (restart, stop, start by DN), the tree settles to exactly what a model of the policies requires:
 //!    which nodes restart, which are removed or left Done, how often each was entered, and how
 //!    many times a parent gave up on its limit; no DN ever runs twice at once.
 
@@ -541,6 +541,29 @@ enum Life {
     Alive,
     Done,
     Removed,
+    /// Stopped by order (a leaf outside ordered groups, in this model).
+    Stopped,
+}
+
+/// What the scenario does to a node.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Kill(Death),
+    /// `Supervisor::restart_node`.
+    Restart,
+    /// `Supervisor::stop_node`, on a leaf outside ordered groups.
+    Stop,
+    /// `Supervisor::start_node`, on a stopped node.
+    Start,
+}
+
+fn action() -> impl Strategy<Value = Action> {
+    prop_oneof![
+        4 => death().prop_map(Action::Kill),
+        1 => Just(Action::Restart),
+        1 => Just(Action::Stop),
+        1 => Just(Action::Start),
+    ]
 }
 
 /// What the tree must look like: each node's life and how often it was entered, and how many
@@ -586,6 +609,16 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// `Supervisor::restart_node(v)`: a bounce. Only `v`'s subtree starts over (a temporary
+    /// `v` is never restarted: it leaves); its group, its backoff and its parent's limit are
+    /// left alone.
+    fn restart_by_order(&mut self, v: usize) {
+        match self.policies.restart[v] {
+            arbor::Restart::Temporary => self.life[v] = Life::Removed,
+            _ => self.restart(v),
+        }
+    }
+
     /// `v` died: its group follows its strategy, and it restarts, unless that is one restart
     /// too many for its parent, which then dies in turn.
     fn fail(&mut self, v: usize) {
@@ -600,7 +633,7 @@ impl<'a> Model<'a> {
                 continue;
             }
             match (self.life[m], self.policies.restart[m]) {
-                (Life::Removed, _) => {}
+                (Life::Removed | Life::Stopped, _) => {}
                 (Life::Alive, arbor::Restart::Temporary) => self.life[m] = Life::Removed,
                 _ => self.restart(m),
             }
@@ -648,6 +681,7 @@ impl<'a> Model<'a> {
                 let want = match (self.present(i), self.life[i]) {
                     (false, _) => None,
                     (true, Life::Done) => Some(arbor::NodeState::Done),
+                    (true, Life::Stopped) => Some(arbor::NodeState::Stopped),
                     (true, _) => Some(arbor::NodeState::Healthy),
                 };
                 status.get(&dns[i]).map(|n| n.state) == want
@@ -701,7 +735,7 @@ fn policy_runnables(
 async fn policy_scenario(
     spec: Vec<SpecNode>,
     policies: Policies,
-    kills_seq: Vec<(prop::sample::Index, Death)>,
+    actions: Vec<(prop::sample::Index, Action)>,
 ) {
     let (kills, deaths, tracker) = (Kills::new(), Arc::new(Deaths::default()), Tracker::new());
     let all = policy_runnables(&spec, &policies, &kills, &deaths, &tracker);
@@ -711,19 +745,50 @@ async fn policy_scenario(
     let mut model = Model::new(&spec, &policies);
     settled(&sup, |s| model.matches(&dns, s, &tracker)).await;
 
-    for (pick, how) in kills_seq {
-        let alive: Vec<usize> = (0..spec.len())
-            .filter(|&i| model.present(i) && model.life[i] == Life::Alive)
+    for (pick, action) in actions {
+        let candidates: Vec<usize> = (0..spec.len())
+            .filter(|&i| model.present(i))
+            .filter(|&i| match action {
+                Action::Kill(_) | Action::Restart => model.life[i] == Life::Alive,
+                Action::Stop => {
+                    model.life[i] == Life::Alive
+                        && spec[i].groups.is_empty()
+                        && model.parent[i].is_some_and(|p| {
+                            let (g, _) = model.group_of(i);
+                            !policies.groups[p][g].1
+                        })
+                }
+                Action::Start => model.life[i] == Life::Stopped,
+            })
             .collect();
-        let victim = alive[pick.index(alive.len())];
-        model.kill(victim, how);
-        deaths.0.lock().insert(dns[victim].clone(), how);
-        kills.kill(&dns[victim]);
+        if candidates.is_empty() {
+            continue;
+        }
+        let node = candidates[pick.index(candidates.len())];
+        let dn = &dns[node];
+        match action {
+            Action::Kill(how) => {
+                model.kill(node, how);
+                deaths.0.lock().insert(dn.clone(), how);
+                kills.kill(dn);
+            }
+            Action::Restart => {
+                model.restart_by_order(node);
+                sup.restart_node(dn).await.unwrap();
+            }
+            Action::Stop => {
+                model.life[node] = Life::Stopped;
+                sup.stop_node(dn).await.unwrap();
+            }
+            Action::Start => {
+                model.restart(node);
+                sup.start_node(dn).await.unwrap();
+            }
+        }
         let (status, _) = settled(&sup, |s| model.matches(&dns, s, &tracker)).await;
         assert!(
             model.matches(&dns, &status, &tracker),
-            "after killing {} by {how:?}:\n{status}",
-            dns[victim]
+            "after {action:?} of {dn}:\n{status}"
         );
     }
     sup.shutdown().await.into_result().unwrap();
@@ -751,13 +816,13 @@ proptest! {
     #[test]
     fn random_policies_restart_exactly_what_they_require(
         (spec, policies) in tree(3).prop_flat_map(policies),
-        kills in prop::collection::vec((any::<prop::sample::Index>(), death()), 1..7),
+        actions in prop::collection::vec((any::<prop::sample::Index>(), action()), 1..8),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .start_paused(true)
             .build()
             .unwrap();
-        rt.block_on(policy_scenario(spec, policies, kills));
+        rt.block_on(policy_scenario(spec, policies, actions));
     }
 }
