@@ -18,8 +18,9 @@
 //!
 //! A node is [`New`](NodeState::New) when started, [`Healthy`](NodeState::Healthy) once its run
 //! says so, [`Done`](NodeState::Done) once it has finished for good, [`Dead`](NodeState::Dead)
-//! when it failed, and [`Canceled`](NodeState::Canceled) when it stopped because it was told
-//! to. Every transition, with what comes with it (backoff, cancellation of the group, restart),
+//! when it failed, [`Canceled`](NodeState::Canceled) when it stopped because it was told to,
+//! and [`Stopped`](NodeState::Stopped) when an operator stopped it
+//! ([`Supervisor::stop_node`]). Every transition, with what comes with it (backoff, cancellation of the group, restart),
 //! is in the one [state table](NodeState#state-table). In short:
 //!
 //! - A death cancels the dead node's subtree and its group, and draws a backoff that the node
@@ -30,6 +31,17 @@
 //!   ancestor. Nothing restarts once the supervisor shuts down.
 //! - Each (re)start is a new run; anything from an earlier run (a late return, a cancelled
 //!   backoff) is ignored, so a node never runs twice at once.
+//!
+//! # Policies and control
+//!
+//! Every child is restarted for ever, with backoff, unless it says otherwise: [`Restart`] types
+//! (permanent, transient, temporary) and [`StopTimeout`]s on a [`Child`]; [`Strategy`],
+//! [`Group::ordered`] and [`Group::restart_limit`] on a [`Group`];
+//! [`Context::limit_restarts`] and [`Context::finish_with`] on a node's own run; [`Bounce`]
+//! to start over without failing. A running tree is steered by DN
+//! ([`Supervisor::restart_node`], [`stop_node`](Supervisor::stop_node),
+//! [`start_node`](Supervisor::start_node)) and waited on with a [`Watch`]. `docs/guide.md`
+//! maps each to Erlang/OTP's vocabulary.
 //!
 //! # Misuse
 //!
