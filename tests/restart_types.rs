@@ -23,11 +23,6 @@ fn leaf(kills: &Arc<Kills>, ends: &Arc<Kills>) -> impl Runnable {
     }
 }
 
-fn removed(dn: &str) -> impl Fn(&arbor::Event) -> bool + Send + Sync + 'static {
-    let dn = dn.to_owned();
-    move |e| e.dn == dn.as_str() && e.removed
-}
-
 struct Fixture {
     kills: Arc<Kills>,
     ends: Arc<Kills>,

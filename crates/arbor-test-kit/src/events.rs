@@ -64,6 +64,13 @@ pub fn entered(dn: &str, to: NodeState) -> impl Fn(&Event) -> bool + Send + Sync
     move |e| e.dn == dn.as_str() && e.to == to
 }
 
+/// Matches the removal of `dn` from the tree (its parent restarted, or it was temporary, or
+/// removed by order).
+pub fn removed(dn: &str) -> impl Fn(&Event) -> bool + Send + Sync + 'static {
+    let dn = dn.to_owned();
+    move |e| e.dn == dn.as_str() && e.removed
+}
+
 /// Matches a restart of `dn` (a transition to New from another state).
 pub fn restarted(dn: &str) -> impl Fn(&Event) -> bool + Send + Sync + 'static {
     let dn = dn.to_owned();

@@ -42,6 +42,16 @@ impl ChildNames {
         }
     }
 
+    /// Frees `dn`'s name, whose node has left the tree.
+    pub(crate) fn remove(&mut self, dn: &Dn) {
+        match self {
+            ChildNames::Few(dns) => dns.retain(|d| d.name() != dn.name()),
+            ChildNames::Many(dns) => {
+                dns.remove(&ByName(dn.clone()));
+            }
+        }
+    }
+
     pub(crate) fn insert(&mut self, dn: Dn) {
         match self {
             ChildNames::Few(dns) if dns.len() < FEW_CHILDREN => dns.push(dn),

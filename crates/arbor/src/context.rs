@@ -7,8 +7,9 @@
 //! # Invariants
 //!
 //! 1. `Local` is touched only through the runnable's own calls (and by the task wrapper when
-//!    the run ends); the processor locks it only to copy the notes into a status snapshot. The lock exists because a context may be
-//!    cloned into tasks the runnable spawns; it is never held across an `.await`.
+//!    the run ends); the processor locks it only to copy the notes into a status snapshot,
+//!    and to free the name of a child that left the tree. The lock exists because a context
+//!    may be cloned into tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
 //!    checks were made (an AddChildren never overtakes the Healthy that forbade it).
 //! 3. A run's children are started by the run itself: their contexts are made and their tasks
@@ -32,7 +33,7 @@ use tracing::Span;
 use crate::cancel::Cancel;
 use crate::child_names::ChildNames;
 use crate::link::{Link, SharedLink};
-use crate::message::Msg;
+use crate::message::{Msg, Order};
 use crate::node::NodeId;
 use crate::{
     task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal, Significant,
@@ -65,6 +66,8 @@ struct Inner {
 struct Local {
     phase: Phase,
     children: ChildNames,
+    /// The run may start children after New (`allow_late_children`).
+    late_children: bool,
     /// This run's notes (`annotate`), boxed: most runs have none. Kept here rather than sent
     /// to the processor, so that a runnable annotating in a loop costs no queue space.
     notes: Option<Box<Notes>>,
@@ -123,6 +126,7 @@ impl Context {
                 local: Mutex::new(Local {
                     phase: Phase::New,
                     children: ChildNames::Few(Vec::new()),
+                    late_children: false,
                     notes: None,
                 }),
             }),
@@ -223,7 +227,10 @@ impl Context {
     /// Checks the call and the names, and gives each member its DN.
     fn check_group(&self, local: &Local, group: &mut Group) -> Result<(), Error> {
         let parent = &self.inner.dn;
-        self.check_new(local)?;
+        match local.phase {
+            Phase::Healthy | Phase::DoneSignalled if local.late_children => {}
+            _ => self.check_new(local)?,
+        }
         if let Some(limit) = group.limit {
             limit.validate()?;
         }
@@ -331,6 +338,91 @@ impl Context {
         Ok(())
     }
 
+    /// Lets this run start children after New too (OTP's `start_child` on a running
+    /// supervisor): [`run`](Context::run), [`run_child`](Context::run_child) and
+    /// [`run_group`](Context::run_group) then work while Healthy (and after signalling Done)
+    /// until the run ends, so that a layer such as a dependency engine can add children as it
+    /// learns of them. A restart of this node still removes them all, and the new run starts
+    /// what it wants again. The names of its children are kept for the whole run, to refuse
+    /// duplicates; the name of a child that left the tree is free again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotNew`] unless this node is New, and [`Error::RunEnded`].
+    pub fn allow_late_children(&self) -> Result<(), Error> {
+        let mut local = self.inner.local.lock();
+        self.check_new(&local)?;
+        local.late_children = true;
+        Ok(())
+    }
+
+    /// Restarts this run's child `name` now, as a bounce: see
+    /// [`Supervisor::restart_node`](crate::Supervisor::restart_node).
+    ///
+    /// # Errors
+    ///
+    /// As `restart_node`; [`Error::NoSuchNode`] for a name that is not a child of this run;
+    /// [`Error::RunEnded`].
+    pub async fn restart_child(&self, name: &str) -> Result<(), Error> {
+        self.order_child(name, Order::Restart).await
+    }
+
+    /// Stops this run's child `name` and keeps it stopped: see
+    /// [`Supervisor::stop_node`](crate::Supervisor::stop_node).
+    ///
+    /// # Errors
+    ///
+    /// As [`restart_child`](Context::restart_child).
+    pub async fn stop_child(&self, name: &str) -> Result<(), Error> {
+        self.order_child(name, Order::Stop).await
+    }
+
+    /// Starts again this run's child `name`, stopped by [`stop_child`](Context::stop_child):
+    /// see [`Supervisor::start_node`](crate::Supervisor::start_node).
+    ///
+    /// # Errors
+    ///
+    /// As [`restart_child`](Context::restart_child), and [`Error::NotStopped`].
+    pub async fn resume_child(&self, name: &str) -> Result<(), Error> {
+        self.order_child(name, Order::Start).await
+    }
+
+    /// Takes this run's child `name` out of the tree (OTP's `terminate_child`, then
+    /// `delete_child`): it is told to stop, with its subtree, and leaves the tree once it has
+    /// (an event with [`removed`](crate::Event::removed)); its name is then free again.
+    /// Returns once the tree has taken the order, not once the child is gone.
+    ///
+    /// # Errors
+    ///
+    /// As [`restart_child`](Context::restart_child).
+    pub async fn remove_child(&self, name: &str) -> Result<(), Error> {
+        self.order_child(name, Order::Remove).await
+    }
+
+    async fn order_child(&self, name: &str, order: Order) -> Result<(), Error> {
+        if self.inner.local.lock().phase == Phase::Ended {
+            return Err(Error::RunEnded {
+                dn: self.inner.dn.clone(),
+            });
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let msg = Msg::Order {
+            dn: format!("{}.{name}", self.inner.dn),
+            parent: Some(self.clone()),
+            order,
+            reply,
+        };
+        if self.inner.link.send(msg).is_err() {
+            return Err(Error::ShuttingDown);
+        }
+        answer.await.unwrap_or(Err(Error::ShuttingDown))
+    }
+
+    /// Frees the name of a child that left the tree. Processor only.
+    pub(crate) fn forget_child(&self, dn: &Dn) {
+        self.inner.local.lock().children.remove(dn);
+    }
+
     /// A wait on this run's child `name` (e.g. "until it is Done"): see [`Watch`].
     pub fn watch_child(&self, name: &str) -> Watch {
         let dn = format!("{}.{name}", self.inner.dn);
@@ -354,8 +446,10 @@ impl Context {
         match (signal, local.phase) {
             (Signal::Healthy, Phase::New) => {
                 local.phase = Phase::Healthy;
-                // No more children can be started; the names are not needed any more.
-                local.children = ChildNames::Few(Vec::new());
+                if !local.late_children {
+                    // No more children can be started; the names are not needed any more.
+                    local.children = ChildNames::Few(Vec::new());
+                }
                 self.send(Msg::BecameHealthy { ctx: self.clone() });
                 Ok(())
             }

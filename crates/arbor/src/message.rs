@@ -39,6 +39,8 @@ pub(crate) enum Msg {
     /// An operator's order for the node `dn` (`Supervisor::restart_node` and the like).
     Order {
         dn: String,
+        /// For an order of a run about its own child: that run, whose child `dn` must be.
+        parent: Option<Context>,
         order: Order,
         reply: oneshot::Sender<Result<(), Error>>,
     },
@@ -65,6 +67,8 @@ pub(crate) enum Order {
     Stop,
     /// Start a stopped node again.
     Start,
+    /// Cancel its subtree and, once stopped, take it out of the tree.
+    Remove,
 }
 
 /// How a run's task ended.

@@ -234,8 +234,13 @@ impl Processor {
                     self.on_exited(id, outcome);
                 }
             }
-            Msg::Order { dn, order, reply } => {
-                let _ = reply.send(self.on_order(&dn, order));
+            Msg::Order {
+                dn,
+                parent,
+                order,
+                reply,
+            } => {
+                let _ = reply.send(self.on_order(&dn, parent.as_ref(), order));
             }
             Msg::ReportStatus { reply } => {
                 let _ = reply.send(TreeStatus::of(&self.tree, self.now));
@@ -559,14 +564,21 @@ impl Processor {
     }
 
     /// An operator's order; answered once the tree has taken it.
-    fn on_order(&mut self, dn: &str, order: Order) -> Result<(), Error> {
+    fn on_order(&mut self, dn: &str, parent: Option<&Context>, order: Order) -> Result<(), Error> {
         if self.shutdown.is_some() {
             return Err(Error::ShuttingDown);
         }
-        let id = self
-            .tree
-            .find(dn)
-            .ok_or_else(|| Error::NoSuchNode { dn: dn.to_owned() })?;
+        let no_such = || Error::NoSuchNode { dn: dn.to_owned() };
+        let id = self.tree.find(dn).ok_or_else(no_such)?;
+        if let Some(parent) = parent {
+            // A run's order about its own child: the child of the run that gave it.
+            let run = self.tree.node_of(parent).ok_or_else(|| Error::RunEnded {
+                dn: parent.dn().clone(),
+            })?;
+            if self.tree.get(id).parent != Some(run) {
+                return Err(no_such());
+            }
+        }
         let node = self.tree.get(id);
         let stopped = node.is_stop_ordered();
         match order {
@@ -588,6 +600,33 @@ impl Processor {
             Order::Start => {
                 self.start_by_order(id);
                 Ok(())
+            }
+            Order::Remove => {
+                self.remove_by_order(id);
+                Ok(())
+            }
+        }
+    }
+
+    /// `Context::remove_child`: the child is told to stop, and leaves the tree once it has (it
+    /// becomes temporary, so the GC removes it instead of restarting it); its name is then
+    /// free for its parent's run again.
+    fn remove_by_order(&mut self, id: NodeId) {
+        tracing::info!(dn = %self.tree.get(id).dn(), "removal ordered");
+        let node = self.tree.get_mut(id);
+        node.restart = Restart::Temporary;
+        node.extras_mut().stop_ordered = false;
+        self.cancel(id);
+        let node = self.tree.get(id);
+        if !node.has_task {
+            if !matches!(
+                node.state,
+                NodeState::Dead | NodeState::Canceled | NodeState::Done
+            ) {
+                self.set_state(id, NodeState::Canceled, Detail::None);
+            }
+            if !self.tree.get(id).subtree_active() {
+                self.restart_candidates.push(id);
             }
         }
     }
@@ -838,9 +877,15 @@ impl Processor {
             .is_ordered()
             .then(|| self.tree.group_siblings(id).next())
             .flatten();
+        let node = self.tree.get(id);
+        let (parent, dn) = (node.parent, node.dn().clone());
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
             .remove(id, |node| Self::removed(counts, events, node));
+        // Its name is free again in its parent's run (context invariant 1 allows this).
+        if let Some(parent) = parent {
+            self.tree.get(parent).ctx.forget_child(&dn);
+        }
         // A member held for the removed one now waits for one member fewer.
         if let Some(member) = next {
             self.release_next(member);

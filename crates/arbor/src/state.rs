@@ -23,7 +23,7 @@ use serde::Serialize;
 /// | 9 | New, Dead, Canceled | it is told to stop while its new run waits, for a backoff or (in an [ordered](crate::Group::ordered) group) for the members before it: that run never began | Canceled |
 /// | 10 | Dead, Canceled | its whole subtree has stopped, it is due (see below), it is not [temporary](crate::Restart::Temporary), and the supervisor is not shutting down: a new run | New |
 /// | 11 | any, with a task | told to stop, its run has not returned within its [`StopTimeout`](crate::StopTimeout), or by the shutdown deadline: the task is aborted | Canceled |
-/// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary, its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
+/// | 12 | any | its parent restarts (row 10), which removes the parent's children, and the parent's new run starts them anew (row 1); or it is temporary (or removed by [`Context::remove_child`](crate::Context::remove_child)), its run has ended (Done, Dead, Canceled), its subtree has stopped, and the supervisor is not shutting down | removed |
 /// | 13 | New, Healthy, Done | a restart of one of its children after a failure is one too many for its [`RestartLimit`](crate::RestartLimit) (or the child's group's): it gives up | Dead |
 /// | 14 | any but Stopped | [`Supervisor::stop_node`](crate::Supervisor::stop_node): its subtree is told to stop, and once its run has returned (at once if it has no task) | Stopped |
 /// | 15 | Stopped | [`Supervisor::start_node`](crate::Supervisor::start_node): once its subtree has stopped, a new run at once | New |

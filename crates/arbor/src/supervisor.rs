@@ -166,6 +166,7 @@ impl Supervisor {
         let (reply, answer) = oneshot::channel();
         let msg = Msg::Order {
             dn: dn.to_owned(),
+            parent: None,
             order,
             reply,
         };
