@@ -26,9 +26,14 @@ pub struct Engine {
     shared: Arc<Shared>,
 }
 
+/// Says whether a component's error is fatal to the whole engine, and how bad (the worst
+/// fatal error is the engine's own).
+type Fatal = dyn Fn(&anyhow::Error) -> Option<u32> + Send + Sync;
+
 #[derive(Default)]
 struct Shared {
     state: Mutex<State>,
+    fatal: Mutex<Option<Arc<Fatal>>>,
     /// Bumped on every change a component may wait for: an install, an uninstall, an output
     /// published or withdrawn.
     version: watch::Sender<u64>,
@@ -39,6 +44,8 @@ pub(crate) struct State {
     pub(crate) entries: BTreeMap<String, Entry>,
     /// The engine node's current run, for the components installed while it runs.
     ctx: Option<Context>,
+    /// The fatal errors of the current run: (how bad, which component, the error).
+    fatal: Vec<(u32, String, String)>,
 }
 
 /// One installed component.
@@ -178,6 +185,90 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes some errors fatal to the whole engine (the seed's `IsFatal` and `WorstError`):
+    /// `rank` returns how bad a component's error is, or `None` for an ordinary death
+    /// (restarted after backoff). On a fatal error every component is stopped and the
+    /// engine's run ends with the worst fatal error seen (the highest rank, the first among
+    /// equals), so it escalates to the engine's parent like any death: its backoff, its
+    /// restart limit.
+    #[must_use]
+    pub fn fatal_when(
+        self,
+        rank: impl Fn(&anyhow::Error) -> Option<u32> + Send + Sync + 'static,
+    ) -> Self {
+        *self.shared.fatal.lock() = Some(Arc::new(rank));
+        self
+    }
+
+    /// Records `name`'s error if it is fatal; true if it was.
+    pub(crate) fn note_fatal(&self, name: &str, err: &anyhow::Error) -> bool {
+        let rank = self.shared.fatal.lock().clone();
+        let Some(rank) = rank.and_then(|rank| rank(err)) else {
+            return false;
+        };
+        self.shared
+            .state
+            .lock()
+            .fatal
+            .push((rank, name.to_owned(), format!("{err:#}")));
+        self.changed();
+        true
+    }
+
+    /// Stops `name` and every component that depends on it, transitively, dependents first
+    /// (each is told once those that need it have stopped), and returns once all have; for
+    /// taking a provider down safely. [`resume`](Engine::resume) starts them again. Returns the
+    /// components stopped, in the order they stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`InstallError::NotInstalled`], or [`InstallError::Tree`] if the engine is not running
+    /// or an order was refused.
+    pub async fn settle(&self, name: &str) -> Result<Vec<String>, InstallError> {
+        let (ctx, order) = {
+            let state = self.shared.state.lock();
+            if !state.entries.contains_key(name) {
+                return Err(InstallError::NotInstalled {
+                    name: name.to_owned(),
+                });
+            }
+            let ctx = state.ctx.clone().ok_or(arbor::Error::ShuttingDown)?;
+            (ctx, dependents_first(&state, name))
+        };
+        for member in &order {
+            match ctx.stop_child(member).await {
+                Ok(()) | Err(arbor::Error::AlreadyStopped { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+            ctx.watch_child(member)
+                .until_state(arbor::NodeState::Stopped)
+                .await?;
+        }
+        Ok(order)
+    }
+
+    /// Starts again what [`settle`](Engine::settle) stopped, providers first.
+    ///
+    /// # Errors
+    ///
+    /// As `settle`.
+    pub async fn resume(&self, settled: &[String]) -> Result<(), InstallError> {
+        let ctx = self
+            .shared
+            .state
+            .lock()
+            .ctx
+            .clone()
+            .ok_or(arbor::Error::ShuttingDown)?;
+        for member in settled.iter().rev() {
+            match ctx.resume_child(member).await {
+                Ok(()) | Err(arbor::Error::NotStopped { .. }) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// What each component does now.
     pub fn report(&self) -> EngineReport {
         let state = self.shared.state.lock();
@@ -261,6 +352,29 @@ impl Engine {
     }
 }
 
+/// `name` and everything that depends on it, transitively, each after all that need it.
+fn dependents_first(state: &State, name: &str) -> Vec<String> {
+    // Depth-first post-order over "is needed by": a node comes after all its dependents.
+    fn visit(state: &State, name: &str, done: &mut Vec<String>) {
+        if done.iter().any(|d| d == name) {
+            return;
+        }
+        let dependents: Vec<&String> = state
+            .entries
+            .iter()
+            .filter(|(_, e)| e.inputs.iter().any(|i| i == name))
+            .map(|(n, _)| n)
+            .collect();
+        for dependent in dependents {
+            visit(state, dependent, done);
+        }
+        done.push(name.to_owned());
+    }
+    let mut done = Vec::new();
+    visit(state, name, &mut done);
+    done
+}
+
 impl Runnable for Engine {
     fn run(&self, ctx: Context) -> RunFuture {
         let engine = self.clone();
@@ -283,14 +397,31 @@ impl Runnable for Engine {
             ctx.signal(Signal::Healthy)?;
             let mut versions = engine.versions();
             loop {
+                if !engine.shared.state.lock().fatal.is_empty() {
+                    break; // a fatal error ends the engine's run
+                }
                 engine.bounce_stale(&ctx).await;
                 tokio::select! {
                     () = ctx.cancelled() => break,
                     changed = versions.changed() => if changed.is_err() { break },
                 }
             }
-            engine.shared.state.lock().ctx = None;
-            Ok(())
+            let worst = {
+                let mut state = engine.shared.state.lock();
+                state.ctx = None;
+                let fatal = std::mem::take(&mut state.fatal);
+                fatal
+                    .into_iter()
+                    .fold(None::<(u32, String, String)>, |worst, this| match worst {
+                        Some(w) if w.0 >= this.0 => Some(w),
+                        _ => Some(this),
+                    })
+            };
+            match worst {
+                // Every component is stopped with the engine's subtree as its run ends.
+                Some((_, name, error)) => anyhow::bail!("component {name} failed fatally: {error}"),
+                None => Ok(()),
+            }
         })
     }
 }

@@ -53,6 +53,13 @@ impl Io {
         self.engine.publish(&self.name, self.run, Arc::new(value));
     }
 
+    /// The inputs' names, for the status note.
+    pub(crate) fn inputs_list(&self) -> String {
+        let mut names: Vec<&str> = self.inputs.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        names.join(",")
+    }
+
     /// The engine this component runs in, to install or uninstall components from inside.
     pub fn engine(&self) -> &Engine {
         &self.engine

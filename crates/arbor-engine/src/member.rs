@@ -49,7 +49,10 @@ impl Runnable for Member {
                 Err(err) if err.downcast_ref::<Missing>().is_some() => {
                     until_inputs_change(&ctx, &engine, &name, "missing").await
                 }
-                Err(err) => Err(err), // a death: restarted after backoff
+                Err(err) => {
+                    engine.note_fatal(&name, &err); // then the engine ends with the worst
+                    Err(err) // a death: restarted after backoff, unless the engine ends
+                }
             }
         })
     }
@@ -98,6 +101,7 @@ async fn wait_for_inputs(
                     let worker = entry.worker.clone();
                     drop(state);
                     ctx.remove_note("waiting_for");
+                    ctx.annotate("inputs", io.inputs_list());
                     return Some((io, worker));
                 }
                 Some(input) => {
