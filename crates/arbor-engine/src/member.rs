@@ -101,7 +101,9 @@ async fn wait_for_inputs(
                     let worker = entry.worker.clone();
                     drop(state);
                     ctx.remove_note("waiting_for");
-                    ctx.annotate("inputs", io.inputs_list());
+                    if !io.inputs.is_empty() {
+                        ctx.annotate("inputs", io.inputs_list());
+                    }
                     return Some((io, worker));
                 }
                 Some(input) => {
