@@ -29,6 +29,7 @@
 #![allow(clippy::disallowed_methods)]
 
 pub mod dataset;
+pub mod engine;
 pub mod floor;
 pub mod idle;
 pub mod percentile;

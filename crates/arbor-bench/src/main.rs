@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! --runtime multi|current|both   runtimes to measure on (default both)
-//! --tests spawn,restart,idle     what to measure (default all three; floor and soak also accepted)
+//! --tests spawn,restart,idle     what to measure (default all three; floor, soak and engine also accepted)
 //! --floor                        also measure the bare-tokio floor under restart latency
 //! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
 //! --reps 200                     restart repetitions (default 200)
@@ -64,6 +64,10 @@ enum Job {
         restarts: u64,
         every: u64,
     },
+    /// Bounce latency through `arbor-engine`.
+    Engine {
+        reps: usize,
+    },
 }
 
 impl Job {
@@ -84,6 +88,7 @@ impl Job {
                 restarts,
                 every,
             } => vec!["soak".into(), shape.name().into(), s(&restarts), s(&every)],
+            Job::Engine { reps } => vec!["engine".into(), s(&reps)],
         }
     }
 
@@ -124,6 +129,9 @@ impl Job {
                 restarts: num(2)?,
                 every: num(3)?,
             },
+            Some("engine") => Job::Engine {
+                reps: usize::try_from(num(1)?)?,
+            },
             _ => bail!("unknown job {args:?}"),
         })
     }
@@ -147,6 +155,7 @@ impl Job {
                 restarts,
                 every,
             } => soak::measure(shape, restarts, every).await,
+            Job::Engine { reps } => arbor_bench::engine::measure(reps).await,
         }
     }
 }
@@ -158,7 +167,7 @@ struct Options {
 }
 
 const USAGE: &str =
-    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor,soak] \
+    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor,soak,engine] \
 [--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14] \
 [--soak-restarts 1000000] [--soak-every 100000] [--soak-shapes leaf,group,parent]";
 
@@ -228,6 +237,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 secs: idle_secs,
             }),
             "floor" => jobs.push(Job::Floor { reps }),
+            "engine" => jobs.push(Job::Engine { reps }),
             "soak" => {
                 let every = soak_every.unwrap_or(soak_restarts / 10).max(1);
                 jobs.extend(soak_shapes.iter().map(|&shape| Job::Soak {
@@ -236,7 +246,9 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                     every,
                 }));
             }
-            other => bail!("unknown test {other}: expected spawn, restart, idle, floor or soak"),
+            other => {
+                bail!("unknown test {other}: expected spawn, restart, idle, floor, soak or engine")
+            }
         }
     }
     Ok(Options { runtimes, jobs })
