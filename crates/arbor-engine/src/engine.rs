@@ -2,7 +2,7 @@
 //! node (which starts each component as a child and bounces the stale ones) and the
 //! components' own nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arbor::{Child, Context, Name, RunFuture, Runnable, Signal};
@@ -46,6 +46,11 @@ pub(crate) struct State {
     ctx: Option<Context>,
     /// The fatal errors of the current run: (how bad, which component, the error).
     fatal: Vec<(u32, String, String)>,
+    /// For each component name, the installed components that need it: so that a change
+    /// looks only at the dependents of what changed.
+    needed_by: HashMap<String, Vec<String>>,
+    /// Components whose output changed (or that came or went) since the engine last looked.
+    touched: BTreeSet<String>,
 }
 
 /// One installed component.
@@ -87,6 +92,11 @@ impl Entry {
 }
 
 impl State {
+    /// Marks `name`'s output as changed, for the engine's next look at its dependents.
+    pub(crate) fn touch(&mut self, name: &str) {
+        self.touched.insert(name.to_owned());
+    }
+
     /// The first input of `name` that has no output now.
     pub(crate) fn missing_input(&self, name: &str) -> Option<String> {
         let entry = self.entries.get(name)?;
@@ -153,6 +163,14 @@ impl Engine {
         if let Some(ctx) = &state.ctx {
             ctx.run_child(Child::shared(name.clone(), self.member(name.as_str())))?;
         }
+        for input in &component.inputs {
+            state
+                .needed_by
+                .entry(input.clone())
+                .or_default()
+                .push(component.name.clone());
+        }
+        state.touch(&component.name);
         state
             .entries
             .insert(component.name.clone(), Entry::new(&component));
@@ -171,11 +189,17 @@ impl Engine {
     pub async fn uninstall(&self, name: &str) -> Result<(), InstallError> {
         let ctx = {
             let mut state = self.shared.state.lock();
-            if state.entries.remove(name).is_none() {
+            let Some(entry) = state.entries.remove(name) else {
                 return Err(InstallError::NotInstalled {
                     name: name.to_owned(),
                 });
+            };
+            for input in &entry.inputs {
+                if let Some(dependents) = state.needed_by.get_mut(input) {
+                    dependents.retain(|d| d != name);
+                }
             }
+            state.touch(name);
             state.ctx.clone()
         };
         self.changed();
@@ -323,6 +347,7 @@ impl Engine {
             }
             entry.output = Some(value);
             entry.generation += 1;
+            state.touch(name);
         }
         self.changed();
     }
@@ -331,12 +356,16 @@ impl Engine {
     async fn bounce_stale(&self, ctx: &Context) {
         let stale: Vec<String> = {
             let mut state = self.shared.state.lock();
-            let names: Vec<String> = state
-                .entries
-                .keys()
+            // Only the dependents of what changed can be stale.
+            let touched = std::mem::take(&mut state.touched);
+            let mut names: Vec<String> = touched
+                .iter()
+                .flat_map(|p| state.needed_by.get(p).into_iter().flatten())
                 .filter(|n| state.is_stale(n))
                 .cloned()
                 .collect();
+            names.sort_unstable();
+            names.dedup();
             for name in &names {
                 if let Some(entry) = state.entries.get_mut(name) {
                     entry.bouncing = true;
@@ -344,10 +373,17 @@ impl Engine {
             }
             names
         };
-        for name in stale {
-            tracing::info!(component = %name, "an input changed; bouncing");
+        // Every order is given before any is awaited: the tree takes them in one batch.
+        let orders: Vec<_> = stale
+            .iter()
+            .map(|name| {
+                tracing::info!(component = %name, "an input changed; bouncing");
+                ctx.restart_child(name)
+            })
+            .collect();
+        for order in orders {
             // Refused only if it is stopped or gone meanwhile: nothing to bounce then.
-            let _ = ctx.restart_child(&name).await;
+            let _ = order.await;
         }
     }
 }
@@ -388,7 +424,9 @@ impl Runnable for Engine {
                     (entry.output, entry.active, entry.bouncing) = (None, false, false);
                     entry.generation += 1;
                 }
-                state.entries.keys().cloned().collect()
+                let names: Vec<String> = state.entries.keys().cloned().collect();
+                state.touched.extend(names.iter().cloned());
+                names
             };
             for name in names {
                 let name = Name::new(name)?;

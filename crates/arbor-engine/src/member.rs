@@ -25,14 +25,19 @@ impl Runnable for Member {
             // The run is over: its output goes with it.
             {
                 let mut state = engine.state();
+                let mut withdrawn = false;
                 if let Some(entry) = state.entries.get_mut(&name).filter(|e| e.starts == run) {
                     entry.active = false;
                     if entry.output.take().is_some() {
                         entry.generation += 1;
+                        withdrawn = true;
                     }
                     if let Err(err) = &result {
                         entry.last_error = Some(format!("{err:#}"));
                     }
+                }
+                if withdrawn {
+                    state.touch(&name);
                 }
             }
             engine.changed();

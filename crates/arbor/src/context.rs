@@ -357,14 +357,19 @@ impl Context {
     }
 
     /// Restarts this run's child `name` now, as a bounce: see
-    /// [`Supervisor::restart_node`](crate::Supervisor::restart_node).
+    /// [`Supervisor::restart_node`](crate::Supervisor::restart_node). The order is given when
+    /// this is called; the future waits for the tree to take it, so many orders given before
+    /// any is awaited are taken together.
     ///
     /// # Errors
     ///
     /// As `restart_node`; [`Error::NoSuchNode`] for a name that is not a child of this run;
     /// [`Error::RunEnded`].
-    pub async fn restart_child(&self, name: &str) -> Result<(), Error> {
-        self.order_child(name, Order::Restart).await
+    pub fn restart_child(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        self.order_child(name, Order::Restart)
     }
 
     /// Stops this run's child `name` and keeps it stopped: see
@@ -373,8 +378,11 @@ impl Context {
     /// # Errors
     ///
     /// As [`restart_child`](Context::restart_child).
-    pub async fn stop_child(&self, name: &str) -> Result<(), Error> {
-        self.order_child(name, Order::Stop).await
+    pub fn stop_child(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        self.order_child(name, Order::Stop)
     }
 
     /// Starts again this run's child `name`, stopped by [`stop_child`](Context::stop_child):
@@ -383,8 +391,11 @@ impl Context {
     /// # Errors
     ///
     /// As [`restart_child`](Context::restart_child), and [`Error::NotStopped`].
-    pub async fn resume_child(&self, name: &str) -> Result<(), Error> {
-        self.order_child(name, Order::Start).await
+    pub fn resume_child(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        self.order_child(name, Order::Start)
     }
 
     /// Takes this run's child `name` out of the tree (OTP's `terminate_child`, then
@@ -395,27 +406,38 @@ impl Context {
     /// # Errors
     ///
     /// As [`restart_child`](Context::restart_child).
-    pub async fn remove_child(&self, name: &str) -> Result<(), Error> {
-        self.order_child(name, Order::Remove).await
+    pub fn remove_child(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        self.order_child(name, Order::Remove)
     }
 
-    async fn order_child(&self, name: &str, order: Order) -> Result<(), Error> {
-        if self.inner.local.lock().phase == Phase::Ended {
-            return Err(Error::RunEnded {
+    /// Sends the order now, and returns the wait for its answer: so that a run can give many
+    /// orders at once (the processor takes them in one batch) and then wait for them.
+    fn order_child(
+        &self,
+        name: &str,
+        order: Order,
+    ) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let sent = if self.inner.local.lock().phase == Phase::Ended {
+            Err(Error::RunEnded {
                 dn: self.inner.dn.clone(),
-            });
-        }
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let msg = Msg::Order {
-            dn: format!("{}.{name}", self.inner.dn),
-            parent: Some(self.clone()),
-            order,
-            reply,
+            })
+        } else {
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let msg = Msg::Order {
+                dn: format!("{}.{name}", self.inner.dn),
+                parent: Some(self.clone()),
+                order,
+                reply,
+            };
+            match self.inner.link.send(msg) {
+                Ok(()) => Ok(answer),
+                Err(_) => Err(Error::ShuttingDown),
+            }
         };
-        if self.inner.link.send(msg).is_err() {
-            return Err(Error::ShuttingDown);
-        }
-        answer.await.unwrap_or(Err(Error::ShuttingDown))
+        async move { sent?.await.unwrap_or(Err(Error::ShuttingDown)) }
     }
 
     /// Frees the name of a child that left the tree. Processor only.
