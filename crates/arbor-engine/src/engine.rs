@@ -352,6 +352,12 @@ impl Engine {
         self.changed();
     }
 
+    /// The engine's own line in status: how many components it has (what each one waits for
+    /// is in its own node's line).
+    fn annotate(&self, ctx: &Context) {
+        ctx.annotate("components", self.shared.state.lock().entries.len());
+    }
+
     /// Bounces every running component whose inputs changed since its run began.
     async fn bounce_stale(&self, ctx: &Context) {
         let stale: Vec<String> = {
@@ -439,6 +445,7 @@ impl Runnable for Engine {
                     break; // a fatal error ends the engine's run
                 }
                 engine.bounce_stale(&ctx).await;
+                engine.annotate(&ctx);
                 tokio::select! {
                     () = ctx.cancelled() => break,
                     changed = versions.changed() => if changed.is_err() { break },

@@ -135,6 +135,7 @@ async fn a_component_waits_quietly_for_a_provider_installed_later() {
         engine.report().get("api").unwrap().waiting_for.as_deref(),
         Some("db")
     );
+    assert_eq!(status.root().notes["components"], "1", "{status}");
 
     // Installed while the engine runs: the waiting component starts.
     engine.install(component("db", &[], &log, &kills)).unwrap();
