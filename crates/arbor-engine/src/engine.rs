@@ -394,6 +394,14 @@ impl Engine {
     }
 }
 
+/// The worst of the fatal errors: the highest rank, the first among equals.
+fn worst(fatal: Vec<(u32, String, String)>) -> Option<(u32, String, String)> {
+    fatal.into_iter().fold(None, |worst, this| match worst {
+        Some(w) if w.0 >= this.0 => Some(w),
+        _ => Some(this),
+    })
+}
+
 /// `name` and everything that depends on it, transitively, each after all that need it.
 fn dependents_first(state: &State, name: &str) -> Vec<String> {
     // Depth-first post-order over "is needed by": a node comes after all its dependents.
@@ -454,13 +462,7 @@ impl Runnable for Engine {
             let worst = {
                 let mut state = engine.shared.state.lock();
                 state.ctx = None;
-                let fatal = std::mem::take(&mut state.fatal);
-                fatal
-                    .into_iter()
-                    .fold(None::<(u32, String, String)>, |worst, this| match worst {
-                        Some(w) if w.0 >= this.0 => Some(w),
-                        _ => Some(this),
-                    })
+                worst(std::mem::take(&mut state.fatal))
             };
             match worst {
                 // Every component is stopped with the engine's subtree as its run ends.
@@ -478,5 +480,18 @@ impl std::fmt::Debug for Engine {
             .field("components", &state.entries.keys().collect::<Vec<_>>())
             .field("running", &state.ctx.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worst_fatal_error_is_the_highest_ranked_and_the_first_among_equals() {
+        let e = |rank, name: &str| (rank, name.to_owned(), format!("{name} failed"));
+        assert_eq!(worst(vec![]), None);
+        let got = worst(vec![e(1, "a"), e(3, "b"), e(2, "c"), e(3, "d")]).unwrap();
+        assert_eq!(got.1, "b");
     }
 }

@@ -277,3 +277,39 @@ async fn uninstalling_a_provider_bounces_its_dependents_into_waiting() {
     assert_eq!(engine.report().get("api").unwrap().starts, 2);
     sup.shutdown().await.into_result().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_component_installs_another_from_inside_and_only_fatal_errors_end_the_engine() {
+    let (log, kills) = (Log::default(), Kills::new());
+    let engine = Engine::new().fatal_when(|err| format!("{err:#}").contains("disk").then_some(1));
+    // `seed` installs `grown` from inside, then serves.
+    let (l, k) = (log.clone(), kills.clone());
+    engine
+        .install(Component::new("seed", move |ctx: Context, io: Io| {
+            let grown = component("grown", &["seed"], &l, &k);
+            async move {
+                io.publish("seed".to_owned());
+                match io.engine().install(grown) {
+                    Ok(()) | Err(InstallError::Duplicate { .. }) => {}
+                    Err(err) => return Err(err.into()),
+                }
+                ctx.signal(Signal::Healthy)?;
+                ctx.cancelled().await;
+                Ok(())
+            }
+        }))
+        .unwrap();
+    let sup = supervise(&engine);
+    sup.watch("root.grown")
+        .until_state(NodeState::Healthy)
+        .await
+        .unwrap();
+    assert_eq!(engine.report().get("grown").unwrap().inputs, ["seed"]);
+
+    // An ordinary death is no end of the engine: `grown` is restarted.
+    kills.kill("root.grown");
+    let mut events = sup.events();
+    expect(&mut events, restarted("root.grown")).await;
+    assert_eq!(sup.status().await.root().state, NodeState::Healthy);
+    sup.shutdown().await.into_result().unwrap();
+}
