@@ -473,6 +473,14 @@ impl Runnable for Engine {
     }
 }
 
+/// An engine is a worker too, so it can be a component of another engine (its inputs unused:
+/// give it what it needs through its own components).
+impl Worker for Engine {
+    fn run(&self, ctx: Context, _io: crate::Io) -> RunFuture {
+        Runnable::run(self, ctx)
+    }
+}
+
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.shared.state.lock();

@@ -313,3 +313,31 @@ async fn a_component_installs_another_from_inside_and_only_fatal_errors_end_the_
     assert_eq!(sup.status().await.root().state, NodeState::Healthy);
     sup.shutdown().await.into_result().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_engine_is_a_component_of_another_engine() {
+    let (log, kills) = (Log::default(), Kills::new());
+    let inner = Engine::new();
+    inner.install(component("leaf", &[], &log, &kills)).unwrap();
+    let outer = Engine::new();
+    outer.install(component("base", &[], &log, &kills)).unwrap();
+    outer
+        .install(Component::new("inner", inner.clone()).input("base"))
+        .unwrap();
+    let sup = supervise(&outer);
+    sup.watch("root.inner.leaf")
+        .until_state(NodeState::Healthy)
+        .await
+        .unwrap();
+    // The inner engine depends on `base`: when base dies, the inner engine is bounced, and
+    // its own components with it.
+    kills.kill("root.base");
+    let mut events = sup.events();
+    expect(&mut events, restarted("root.inner")).await;
+    sup.watch("root.inner.leaf")
+        .until(|e| e.to == NodeState::Healthy && e.run == 0)
+        .await
+        .unwrap();
+    assert_eq!(inner.report().get("leaf").unwrap().starts, 2);
+    sup.shutdown().await.into_result().unwrap();
+}
