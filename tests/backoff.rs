@@ -255,3 +255,58 @@ async fn group_members_failing_together_back_off_instead_of_looping() {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_with_a_backoff_of_its_own_waits_by_it() {
+    // `slow` fails before Healthy on every run; `quick` too, with the supervisor's backoff.
+    let always_failing = || |_ctx: Context| async { anyhow::bail!("not yet") };
+    let sup = supervisor(move |ctx: Context| async move {
+        let own = Backoff::default()
+            .initial(std::time::Duration::from_secs(2))
+            .multiplier(2.0)
+            .randomization(0.0);
+        ctx.run_child(arbor::Child::new("slow", always_failing()).backoff(own))?;
+        ctx.run("quick", always_failing())?;
+        ctx.signal(Signal::Healthy)?;
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let mut events = sup.events();
+    let mut slow_events = sup.events();
+    assert_eq!(
+        restart_delays(&mut events, "root.quick").await,
+        [ms(500), ms(750), ms(1125)]
+    );
+    assert_eq!(
+        restart_delays(&mut slow_events, "root.slow").await,
+        [ms(2000), ms(4000), ms(8000)]
+    );
+
+    // A bad backoff is refused when the child starts.
+    let (tx, mut result) = tokio::sync::mpsc::unbounded_channel();
+    let sup2 = supervisor(move |ctx: Context| {
+        let tx = tx.clone();
+        async move {
+            let bad = Backoff::default().initial(std::time::Duration::ZERO);
+            let _ = tx.send(ctx.run_child(arbor::Child::new("x", always_failing()).backoff(bad)));
+            ctx.signal(Signal::Healthy)?;
+            ctx.cancelled().await;
+            Ok(())
+        }
+    });
+    assert!(matches!(
+        result.recv().await.unwrap(),
+        Err(arbor::Error::InvalidConfig { reason }) if reason.contains("initial")
+    ));
+    sup.shutdown().await.into_result().unwrap();
+    sup2.shutdown().await.into_result().unwrap();
+}
+
+/// The delays of the first three restarts of `dn`.
+async fn restart_delays(events: &mut arbor::EventStream, dn: &str) -> Vec<std::time::Duration> {
+    record_matching(events, restarted(dn), |s| s.len() == 3)
+        .await
+        .into_iter()
+        .map(|e| e.delay.unwrap())
+        .collect()
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::{Context, Runnable};
+use crate::{Backoff, Context, Runnable};
 
 /// When the tree restarts a child whose run has ended (OTP's restart types).
 ///
@@ -97,6 +97,7 @@ pub struct Child {
     pub(crate) restart: Restart,
     pub(crate) stop: StopTimeout,
     pub(crate) significant: bool,
+    pub(crate) backoff: Option<Backoff>,
     /// The run's context, made once `run_group` has checked the name; the child then travels
     /// to the processor as it is, with no copy.
     pub(crate) ctx: Option<Context>,
@@ -117,6 +118,7 @@ impl Child {
             restart: Restart::Permanent,
             stop: StopTimeout::Never,
             significant: false,
+            backoff: None,
             ctx: None,
         }
     }
@@ -124,6 +126,15 @@ impl Child {
     /// When the tree restarts it (default: [`Restart::Permanent`]).
     pub fn restart(mut self, restart: Restart) -> Self {
         self.restart = restart;
+        self
+    }
+
+    /// Its own backoff between restarts, instead of the supervisor's
+    /// ([`Builder::backoff`](crate::Builder::backoff)): a child that is slow to come back (a
+    /// database) next to ones that should return at once. Its group's members owe the backoff
+    /// of its deaths, as always, whatever their own.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -151,6 +162,7 @@ impl fmt::Debug for Child {
             .field("restart", &self.restart)
             .field("stop_timeout", &self.stop)
             .field("significant", &self.significant)
+            .field("backoff", &self.backoff)
             .finish_non_exhaustive()
     }
 }

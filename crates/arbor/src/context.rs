@@ -179,7 +179,7 @@ impl Context {
     /// - [`Error::NotNew`] unless this node is New (after signalling, children are not allowed);
     /// - [`Error::EmptyGroup`] for a group without members;
     /// - [`Error::InvalidConfig`] for a [`restart_limit`](Group::restart_limit) with a zero
-    ///   period;
+    ///   period, or a member's [`backoff`](Child::backoff) out of range;
     /// - [`Error::InvalidName`] for a name that is not a valid [`Name`];
     /// - [`Error::DuplicateName`] for a name this node already gave a child in this run, or that
     ///   the group repeats;
@@ -233,6 +233,11 @@ impl Context {
         }
         if let Some(limit) = group.limit {
             limit.validate()?;
+        }
+        for member in &group.members {
+            if let Some(backoff) = &member.backoff {
+                backoff.validate()?;
+            }
         }
         if group.is_empty() {
             return Err(Error::EmptyGroup {

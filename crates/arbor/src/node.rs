@@ -123,6 +123,8 @@ pub(crate) struct Extras {
     pub(crate) finishing: bool,
     /// Its `dn` label in the metrics, once it has needed one.
     pub(crate) metric_label: Option<Arc<str>>,
+    /// Its own backoff (`Child::backoff`), instead of the supervisor's.
+    pub(crate) backoff: Option<crate::Backoff>,
 }
 
 impl Node {

@@ -284,6 +284,9 @@ impl Processor {
                 extras.rank = u32::try_from(rank).unwrap_or(u32::MAX);
                 extras.held = held;
             }
+            if let Some(backoff) = member.backoff {
+                self.tree.get_mut(id).extras_mut().backoff = Some(backoff);
+            }
             if member.significant {
                 self.tree.get_mut(id).extras_mut().significant = true;
             }
@@ -308,10 +311,20 @@ impl Processor {
         if self.tree.get(id).state != NodeState::New {
             return;
         }
-        if self.config.backoff.resets_on_healthy() {
+        if self.backoff_of(id).resets_on_healthy() {
             self.tree.get_mut(id).failures = 0;
         }
         self.set_state(id, NodeState::Healthy, Detail::None);
+    }
+
+    /// The backoff of `id`: its own (`Child::backoff`), else the supervisor's.
+    fn backoff_of(&self, id: NodeId) -> crate::Backoff {
+        self.tree
+            .get(id)
+            .extras
+            .as_ref()
+            .and_then(|e| e.backoff)
+            .unwrap_or(self.config.backoff)
     }
 
     /// Row 5: an illegal signal. The node is Dead now, though its runnable has yet to return.
@@ -705,11 +718,12 @@ impl Processor {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
         let healthy_for = self.now.saturating_duration_since(node.since);
-        if node.state == NodeState::Healthy && self.config.backoff.resets_after(healthy_for) {
+        let backoff = self.backoff_of(id);
+        if node.state == NodeState::Healthy && backoff.resets_after(healthy_for) {
             self.tree.get_mut(id).failures = 0;
         }
         let node = self.tree.get_mut(id);
-        let delay = self.config.backoff.delay(node.failures, &mut self.rng);
+        let delay = backoff.delay(node.failures, &mut self.rng);
         node.failures = node.failures.saturating_add(1);
         let owed = clock::deadline(self.now, delay);
         self.metrics.failure(node, delay);

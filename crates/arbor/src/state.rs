@@ -40,7 +40,7 @@ use serde::Serialize;
 ///   for [`Backoff::reset_after`], if that is set).
 /// - **Rows 4–6 and 13 are a death.** The node is cancelled with its subtree and its group members
 ///   with theirs (unless it is temporary: then its group is left alone), and it draws its next
-///   backoff at once: neither the node nor any member of
+///   backoff at once (its own, with [`Child::backoff`](crate::Child::backoff)): neither the node nor any member of
 ///   its group starts again before that backoff has passed, even if its wait is cancelled
 ///   (row 9) and begun again. A second death of the same run (a panic after an illegal signal)
 ///   changes nothing. With [`Builder::propagate_panics`], row 6 also shuts the supervisor down.
