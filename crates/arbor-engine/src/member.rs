@@ -72,20 +72,25 @@ async fn wait_for_inputs(
 ) -> Option<(Io, std::sync::Arc<dyn crate::Worker>)> {
     let mut versions = engine.versions();
     loop {
+        if !engine.state().entries.contains_key(name) {
+            // Uninstalled: the order to remove its node follows; wait for it quietly.
+            ctx.cancelled().await;
+            return None;
+        }
         {
             let mut state = engine.state();
+            let Some(declared) = state.entries.get(name).map(|e| e.inputs.clone()) else {
+                continue; // uninstalled just now: the check above waits for the removal
+            };
             let missing = state.missing_input(name);
             let generations = state.generations(name);
             let inputs: HashMap<String, crate::io::Value> = match &missing {
                 Some(_) => HashMap::new(),
-                None => state.entries[name]
-                    .inputs
-                    .iter()
-                    .map(|i| {
-                        (
-                            i.clone(),
-                            state.entries[i].output.clone().expect("available"),
-                        )
+                None => declared
+                    .into_iter()
+                    .filter_map(|i| {
+                        let value = state.entries.get(&i)?.output.clone()?;
+                        Some((i, value))
                     })
                     .collect(),
             };
