@@ -133,3 +133,27 @@ async fn a_member_that_dies_before_healthy_stops_the_sequence_and_the_group_rest
     );
     sup.shutdown().await.into_result().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_while_members_wait_their_turn_starts_none_of_them() {
+    let (log, kills) = (Log::default(), Kills::new());
+    let sup = ordered_three(&log, &kills);
+    let mut events = sup.events();
+    expect(&mut events, entered("root", NodeState::Healthy)).await;
+    // m1 takes 10 ms to be Healthy; m2 and m3 wait for their turn. Shut down now.
+    sup.shutdown().await.into_result().unwrap();
+    let log = log.lock().clone();
+    assert!(
+        !log.iter()
+            .any(|e| e.starts_with("m2") || e.starts_with("m3")),
+        "{log:#?}"
+    );
+    let status = sup.status().await;
+    for dn in ["root.m2", "root.m3"] {
+        assert_eq!(
+            status.get(dn).unwrap().state,
+            NodeState::Canceled,
+            "{status}"
+        );
+    }
+}

@@ -943,6 +943,9 @@ impl Processor {
 
     /// A member of an ordered group is up (Healthy or Done): the next member, if held, begins.
     fn release_next(&mut self, member: NodeId) {
+        if self.shutdown.is_some() {
+            return; // nothing starts once the supervisor shuts down
+        }
         let mut members: Vec<NodeId> = std::iter::once(member)
             .chain(self.tree.group_siblings(member))
             .collect();
