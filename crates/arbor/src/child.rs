@@ -95,9 +95,10 @@ pub struct Child {
     pub(crate) name: Cow<'static, str>,
     pub(crate) runnable: Arc<dyn Runnable>,
     pub(crate) restart: Restart,
-    pub(crate) stop: StopTimeout,
     pub(crate) significant: bool,
-    pub(crate) backoff: Option<Backoff>,
+    /// What few children set, boxed: a `Child` travels in every group's message, and a bigger
+    /// one costs every node of a tree while its start-up is queued.
+    pub(crate) rare: Option<Box<Rare>>,
     /// The run's context, made once `run_group` has checked the name; the child then travels
     /// to the processor as it is, with no copy.
     pub(crate) ctx: Option<Context>,
@@ -116,9 +117,8 @@ impl Child {
             name: name.into(),
             runnable,
             restart: Restart::Permanent,
-            stop: StopTimeout::Never,
             significant: false,
-            backoff: None,
+            rare: None,
             ctx: None,
         }
     }
@@ -134,7 +134,7 @@ impl Child {
     /// database) next to ones that should return at once. Its group's members owe the backoff
     /// of its deaths, as always, whatever their own.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.backoff = Some(backoff);
+        self.rare.get_or_insert_with(Default::default).backoff = Some(backoff);
         self
     }
 
@@ -150,8 +150,25 @@ impl Child {
     /// How long its run may take to return once told to stop (default:
     /// [`StopTimeout::Never`]).
     pub fn stop_timeout(mut self, stop: StopTimeout) -> Self {
-        self.stop = stop;
+        self.rare.get_or_insert_with(Default::default).stop = stop;
         self
+    }
+}
+
+/// The settings of a [`Child`] that few set.
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    pub(crate) stop: StopTimeout,
+    pub(crate) backoff: Option<Backoff>,
+}
+
+impl Child {
+    pub(crate) fn own_stop_timeout(&self) -> StopTimeout {
+        self.rare.as_ref().map_or(StopTimeout::Never, |r| r.stop)
+    }
+
+    pub(crate) fn own_backoff(&self) -> Option<&Backoff> {
+        self.rare.as_ref().and_then(|r| r.backoff.as_ref())
     }
 }
 
@@ -160,9 +177,9 @@ impl fmt::Debug for Child {
         f.debug_struct("Child")
             .field("name", &self.name)
             .field("restart", &self.restart)
-            .field("stop_timeout", &self.stop)
+            .field("stop_timeout", &self.own_stop_timeout())
             .field("significant", &self.significant)
-            .field("backoff", &self.backoff)
+            .field("backoff", &self.own_backoff())
             .finish_non_exhaustive()
     }
 }

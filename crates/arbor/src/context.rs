@@ -235,7 +235,7 @@ impl Context {
             limit.validate()?;
         }
         for member in &group.members {
-            if let Some(backoff) = &member.backoff {
+            if let Some(backoff) = member.own_backoff() {
                 backoff.validate()?;
             }
         }

@@ -93,3 +93,6 @@ pub(crate) enum Outcome {
     /// The task was aborted (a stop timeout, or the shutdown deadline) and its future dropped.
     Aborted,
 }
+// A message is copied into the processor's queue for every child started: keep it small.
+const _: () = assert!(std::mem::size_of::<Msg>() <= 64);
+const _: () = assert!(std::mem::size_of::<crate::Child>() <= 64);

@@ -62,7 +62,6 @@ pub(crate) struct Node {
     pub(crate) restart: Restart,
     /// When `state` was entered, for status.
     pub(crate) since: Instant,
-    pub(crate) last_error: Option<Arc<str>>,
     pub(crate) restarts: u32,
     /// Deaths since the last Healthy or Done: the exponent of the next backoff.
     pub(crate) failures: u32,
@@ -125,6 +124,9 @@ pub(crate) struct Extras {
     pub(crate) metric_label: Option<Arc<str>>,
     /// Its own backoff (`Child::backoff`), instead of the supervisor's.
     pub(crate) backoff: Option<crate::Backoff>,
+    /// Why it last died. Kept here, out of line, because most nodes never die (16 bytes per
+    /// node otherwise), and a node that dies has extras anyway (its metrics label).
+    pub(crate) last_error: Option<Arc<str>>,
 }
 
 impl Node {
@@ -186,6 +188,11 @@ impl Node {
         self.extras.as_ref().and_then(|e| e.stop)
     }
 
+    /// Why it last died, if it ever did.
+    pub(crate) fn last_error(&self) -> Option<&Arc<str>> {
+        self.extras.as_ref().and_then(|e| e.last_error.as_ref())
+    }
+
     /// The node's extras, made on first use.
     pub(crate) fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Default::default)
@@ -209,3 +216,9 @@ impl Node {
         self.has_task || self.active_children > 0
     }
 }
+/// The bytes of a node in the arena, the second largest cost of a node after its task:
+/// `docs/benchmarks.md` cites it, and the build fails if it grows. What few nodes need lives
+/// behind `extras` instead.
+pub(crate) const NODE_SIZE: usize = 104;
+
+const _: () = assert!(std::mem::size_of::<Node>() <= NODE_SIZE);

@@ -271,6 +271,7 @@ impl Processor {
             let ctx = member
                 .ctx
                 .expect("the context makes a run for every member it sends");
+            let rare = member.rare;
             let id = self
                 .tree
                 .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
@@ -284,14 +285,15 @@ impl Processor {
                 extras.rank = u32::try_from(rank).unwrap_or(u32::MAX);
                 extras.held = held;
             }
-            if let Some(backoff) = member.backoff {
+            if let Some(backoff) = rare.as_ref().and_then(|r| r.backoff) {
                 self.tree.get_mut(id).extras_mut().backoff = Some(backoff);
             }
             if member.significant {
                 self.tree.get_mut(id).extras_mut().significant = true;
             }
-            if member.stop != StopTimeout::Never {
-                self.tree.get_mut(id).extras_mut().stop = Some(member.stop);
+            let stop = rare.as_ref().map_or(StopTimeout::Never, |r| r.stop);
+            if stop != StopTimeout::Never {
+                self.tree.get_mut(id).extras_mut().stop = Some(stop);
                 if self.tree.get(id).is_cancelled() {
                     self.start_stop_timeout(id); // born under a cancelled parent
                 }
@@ -730,7 +732,7 @@ impl Processor {
         node.not_before = node.not_before.max(owed);
         self.cancel(id);
         let error: Arc<str> = error.into();
-        self.tree.get_mut(id).last_error = Some(error.clone());
+        self.tree.get_mut(id).extras_mut().last_error = Some(error.clone());
         self.set_state(id, NodeState::Dead, Detail::Error(error));
         // A temporary child's end, clean or not, leaves its group alone.
         if self.tree.get(id).restart != Restart::Temporary {
@@ -1058,7 +1060,7 @@ impl Processor {
             .map(|id| {
                 let node = self.tree.get(id);
                 let mut event = Event::new(node.dn().clone(), None, node.state);
-                event.error = node.last_error.clone();
+                event.error = node.last_error().cloned();
                 event.run = node.restarts;
                 event
             })

@@ -184,7 +184,7 @@ fn node_status(
         stopping: node.has_task && node.is_cancelled(),
         waiting_for: waiting_for(tree, id).map(|member| tree.get(member).dn().clone()),
         restarts: node.restarts,
-        last_error: node.last_error.clone(),
+        last_error: node.last_error().cloned(),
         notes: node.ctx.notes(),
         in_state: now.saturating_duration_since(node.since),
         index,

@@ -142,7 +142,6 @@ impl Tree {
             state: NodeState::New,
             restart,
             since: now,
-            last_error: None,
             restarts: 0,
             failures: 0,
             not_before: now,
