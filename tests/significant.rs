@@ -49,6 +49,12 @@ fn run_batch(batch: impl Runnable) -> Harness {
     }))
 }
 
+/// Every event until the batch is Done.
+async fn until_batch_done(events: &mut arbor::EventStream) -> Vec<arbor::Event> {
+    let done = entered("root.batch", NodeState::Done);
+    record(events, |seen| seen.iter().any(&done)).await
+}
+
 fn shared(runnable: impl Runnable) -> Arc<dyn Runnable> {
     Arc::new(runnable)
 }
@@ -64,14 +70,8 @@ async fn any_significant_child_that_ends_cleanly_finishes_its_parent() {
     ));
     let sup = harness.supervisor();
     let mut events = sup.events();
-    let seen = record(&mut events, |seen| {
-        seen.iter()
-            .any(|e| e.dn == "root.batch" && e.to == NodeState::Done)
-    })
-    .await;
-    let done_at = position(&seen, "batch Done", |e| {
-        e.dn == "root.batch" && e.to == NodeState::Done
-    });
+    let seen = until_batch_done(&mut events).await;
+    let done_at = position(&seen, "batch Done", entered("root.batch", NodeState::Done));
     let quick = position(
         &seen,
         "quick Done",
@@ -105,11 +105,7 @@ async fn all_significant_children_must_end_and_a_failure_is_no_end() {
     ));
     let sup = harness.supervisor();
     let mut events = sup.events();
-    let seen = record(&mut events, |seen| {
-        seen.iter()
-            .any(|e| e.dn == "root.batch" && e.to == NodeState::Done)
-    })
-    .await;
+    let seen = until_batch_done(&mut events).await;
     let first = position(
         &seen,
         "first Done",
