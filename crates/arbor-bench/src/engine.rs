@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use arbor::{Context, Signal, Supervisor};
 use arbor_engine::{Component, Engine, Io};
 use tokio::sync::{mpsc, watch};
@@ -57,18 +58,8 @@ fn relay(name: &str, input: &str, entered: mpsc::UnboundedSender<u64>) -> Compon
 
 /// Waits until `want` is received.
 async fn until(rx: &mut mpsc::UnboundedReceiver<u64>, want: u64) -> anyhow::Result<()> {
-    while rx.recv().await.context_none()? != want {}
+    while rx.recv().await.context("the engine stopped")? != want {}
     Ok(())
-}
-
-trait ContextNone<T> {
-    fn context_none(self) -> anyhow::Result<T>;
-}
-
-impl<T> ContextNone<T> for Option<T> {
-    fn context_none(self) -> anyhow::Result<T> {
-        self.ok_or_else(|| anyhow::anyhow!("the engine stopped"))
-    }
 }
 
 /// Measures both shapes, `reps` bounces each.
@@ -117,7 +108,7 @@ async fn all_entered(
 ) -> anyhow::Result<()> {
     let mut got = 0;
     while got < dependents {
-        if each.recv().await.context_none()? == n {
+        if each.recv().await.context("the engine stopped")? == n {
             got += 1;
         }
     }
