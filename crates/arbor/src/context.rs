@@ -68,6 +68,9 @@ struct Local {
     children: ChildNames,
     /// The run may start children after New (`allow_late_children`).
     late_children: bool,
+    /// The run stops its children itself (`defer_children_stop`): children it starts once
+    /// told to stop are not born cancelled.
+    defer_stop: bool,
     /// This run's notes (`annotate`), boxed: most runs have none. Kept here rather than sent
     /// to the processor, so that a runnable annotating in a loop costs no queue space.
     notes: Option<Box<Notes>>,
@@ -127,6 +130,7 @@ impl Context {
                     phase: Phase::New,
                     children: ChildNames::Few(Vec::new()),
                     late_children: false,
+                    defer_stop: false,
                     notes: None,
                 }),
             }),
@@ -266,7 +270,7 @@ impl Context {
             member.ctx = Some(Context::new(
                 dn,
                 self.inner.link.clone(),
-                self.is_cancelled(),
+                self.is_cancelled() && !local.defer_stop,
             ));
         }
         Ok(())
@@ -358,6 +362,53 @@ impl Context {
         let mut local = self.inner.local.lock();
         self.check_new(&local)?;
         local.late_children = true;
+        Ok(())
+    }
+
+    /// Makes this run stop its children itself, in the order it chooses, as an OTP supervisor
+    /// does when it terminates: when this node is told to stop (shutdown, a death above it or
+    /// in its group, its own restart limit), only its run is told. Its children go on until the
+    /// run stops them with [`stop_child`](Context::stop_child) (which works during a shutdown
+    /// too, for such a run), and those still running are told once the run has returned or
+    /// been aborted. Children the run starts after it was told to stop are not born cancelled:
+    /// this is how cleanup work (a poststop task) runs as an ordinary child while its parent
+    /// winds down. They are never restarted, as no child of a stopping node is.
+    ///
+    /// Such a run should stop its children promptly once [`cancelled`](Context::cancelled)
+    /// completes: its own [`StopTimeout`](crate::StopTimeout), and the shutdown deadline,
+    /// still bound how long it takes. Call it while New, before starting children.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotNew`] unless this node is New, and [`Error::RunEnded`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use arbor::{Context, NodeState, Signal};
+    ///
+    /// # async fn server(ctx: Context) -> anyhow::Result<()> { ctx.signal(Signal::Healthy)?; ctx.cancelled().await; Ok(()) }
+    /// # async fn proxy(ctx: Context) -> anyhow::Result<()> { ctx.signal(Signal::Healthy)?; ctx.cancelled().await; Ok(()) }
+    /// async fn service(ctx: Context) -> anyhow::Result<()> {
+    ///     ctx.defer_children_stop()?;
+    ///     ctx.run("proxy", proxy)?;
+    ///     ctx.run("server", server)?;
+    ///     ctx.signal(Signal::Healthy)?;
+    ///     ctx.cancelled().await;
+    ///     // The server first, then the proxy it talks through.
+    ///     for name in ["server", "proxy"] {
+    ///         let mut stopped = ctx.watch_child(name);
+    ///         ctx.stop_child(name).await?;
+    ///         stopped.until_state(NodeState::Stopped).await?;
+    ///     }
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn defer_children_stop(&self) -> Result<(), Error> {
+        let mut local = self.inner.local.lock();
+        self.check_new(&local)?;
+        local.defer_stop = true;
+        self.send(Msg::DeferChildrenStop { ctx: self.clone() });
         Ok(())
     }
 

@@ -37,7 +37,9 @@
 //! Every child is restarted for ever, with backoff, unless it says otherwise: [`Restart`] types
 //! (permanent, transient, temporary) and [`StopTimeout`]s on a [`Child`]; [`Strategy`],
 //! [`Group::ordered`] and [`Group::restart_limit`] on a [`Group`];
-//! [`Context::limit_restarts`] and [`Context::finish_with`] on a node's own run; [`Bounce`]
+//! [`Context::limit_restarts`], [`Context::finish_with`] and
+//! [`Context::defer_children_stop`] (a run that stops its children in its own order) on a
+//! node's own run; [`Bounce`]
 //! to start over without failing. A running tree is steered by DN
 //! ([`Supervisor::restart_node`], [`stop_node`](Supervisor::stop_node),
 //! [`start_node`](Supervisor::start_node)) and waited on with a [`Watch`]. `docs/guide.md`

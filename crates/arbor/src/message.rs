@@ -20,6 +20,8 @@ pub(crate) enum Msg {
     FinishWith { ctx: Context, mode: Significant },
     /// The runnable set a limit on its children's restarts (for row 13).
     LimitRestarts { ctx: Context, limit: RestartLimit },
+    /// The runnable stops its children itself once told to stop.
+    DeferChildrenStop { ctx: Context },
     /// The runnable broke a rule that makes it dead: an illegal signal (row 5).
     Misused { ctx: Context, error: String },
     /// A restart that counts against a restart limit has waited out its backoff, and waits

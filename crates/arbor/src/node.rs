@@ -10,8 +10,9 @@
 //! 3. `has_task` is true exactly while a task for the current run exists (including one that
 //!    is still waiting out its backoff); at most one such task exists per node.
 //! 4. Cancellation is hereditary: if a node's run is cancelled, so is every run below it,
-//!    except members of an ordered group whose stop is pending (`Extras::stop_pending`): they
-//!    are told once the members after them have stopped.
+//!    except children whose stop is pending (`Extras::stop_pending`): members of an ordered
+//!    group, told once the members after them have stopped, and children of a run that stops
+//!    them itself (`Extras::defer_stop`), told by it or once it has ended.
 //! 5. `active_children` counts the children whose subtree is active, where a subtree is active
 //!    if any node in it has a task. A node's subtree is fully stopped iff
 //!    `!has_task && active_children == 0`.
@@ -106,9 +107,14 @@ pub(crate) struct Extras {
     /// In an ordered group: its current run exists but waits, with no task, for the members
     /// before it to be up.
     pub(crate) held: bool,
-    /// In an ordered group: it must stop, and will be told once the members after it have
-    /// stopped. Its run is not cancelled yet (the one exception to invariant 4).
+    /// It must stop, and will be told later: in an ordered group, once the members after it
+    /// have stopped; under a parent with `defer_stop`, by that parent's run or once it has
+    /// ended. Its run is not cancelled yet (the one exception to invariant 4).
     pub(crate) stop_pending: bool,
+    /// The current run stops its children itself (`Context::defer_children_stop`): when it
+    /// is told to stop, its children are marked `stop_pending` instead, and told once the run
+    /// has ended. Cleared by a restart.
+    pub(crate) defer_stop: bool,
     /// Stopped by order: once its run has ended it is Stopped, until started by order.
     pub(crate) stop_ordered: bool,
     /// Restarted by order: its cancellation is reported as a bounce.
@@ -152,12 +158,18 @@ impl Node {
             .is_some_and(|g| g.ordered)
     }
 
+    /// Whether its current run stops its children itself.
+    pub(crate) fn defers_stop(&self) -> bool {
+        self.extras.as_ref().is_some_and(|e| e.defer_stop)
+    }
+
     /// Whether its run waits for the members before it (ordered groups).
     pub(crate) fn is_held(&self) -> bool {
         self.extras.as_ref().is_some_and(|e| e.held)
     }
 
-    /// Whether it waits to be told to stop after the members after it (ordered groups).
+    /// Whether it waits to be told to stop: after the members after it (ordered groups), or
+    /// by its parent's run (`defer_stop`).
     pub(crate) fn is_stop_pending(&self) -> bool {
         self.extras.as_ref().is_some_and(|e| e.stop_pending)
     }

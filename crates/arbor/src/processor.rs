@@ -208,6 +208,11 @@ impl Processor {
                     self.tree.get_mut(id).extras_mut().limit = Some(Window::new(limit));
                 }
             }
+            Msg::DeferChildrenStop { ctx } => {
+                if let Some(id) = self.tree.node_of(&ctx) {
+                    self.tree.get_mut(id).extras_mut().defer_stop = true;
+                }
+            }
             Msg::Misused { ctx, error } => {
                 if let Some(id) = self.tree.node_of(&ctx) {
                     self.on_misused(id, error);
@@ -291,6 +296,7 @@ impl Processor {
             if member.significant {
                 self.tree.get_mut(id).extras_mut().significant = true;
             }
+
             let stop = rare.as_ref().map_or(StopTimeout::Never, |r| r.stop);
             if stop != StopTimeout::Never {
                 self.tree.get_mut(id).extras_mut().stop = Some(stop);
@@ -456,6 +462,12 @@ impl Processor {
             Outcome::NotStarted => self.on_not_started(id),
             Outcome::Aborted => self.on_aborted(id),
         }
+        if self.tree.get(id).defers_stop() && self.tree.get(id).is_cancelled() {
+            // The run that was to stop its children has ended: the rest are told now.
+            let mut cancelled = Cancelled::default();
+            self.tree.release_children(id, &mut cancelled);
+            self.act_on(cancelled);
+        }
         if self.tree.get(id).is_stop_ordered() && self.tree.get(id).state != NodeState::Stopped {
             self.set_state(id, NodeState::Stopped, Detail::None); // row 14
         }
@@ -580,7 +592,12 @@ impl Processor {
 
     /// An operator's order; answered once the tree has taken it.
     fn on_order(&mut self, dn: &str, parent: Option<&Context>, order: Order) -> Result<(), Error> {
-        if self.shutdown.is_some() {
+        // A run that stops its children itself (`defer_stop`) does so during a shutdown too.
+        let own_stop = order == Order::Stop
+            && parent
+                .and_then(|p| self.tree.node_of(p))
+                .is_some_and(|p| self.tree.get(p).defers_stop());
+        if self.shutdown.is_some() && !own_stop {
             return Err(Error::ShuttingDown);
         }
         let no_such = || Error::NoSuchNode { dn: dn.to_owned() };
@@ -744,6 +761,11 @@ impl Processor {
     fn cancel(&mut self, id: NodeId) {
         let mut cancelled = Cancelled::default();
         self.tree.cancel_subtree(id, &mut cancelled);
+        self.act_on(cancelled);
+    }
+
+    /// Starts the stop timeouts of the nodes just told to stop, and ends the held runs.
+    fn act_on(&mut self, cancelled: Cancelled) {
         for id in cancelled.timed {
             self.start_stop_timeout(id);
         }

@@ -17,7 +17,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use crate::link::SharedLink;
-use crate::node::{Node, NodeId};
+use crate::node::{Extras, Node, NodeId};
 use crate::{unwind, Context, Dn, NodeState, Restart, Runnable};
 
 /// What a cancellation leaves for the processor to act on.
@@ -118,11 +118,13 @@ impl Tree {
         // A new run sets its own limit on its (new) children.
         if let Some(extras) = node.extras.as_mut() {
             (extras.limit, extras.finish, extras.finishing) = (None, None, false);
+            extras.defer_stop = false;
         }
     }
 
     /// Adds a node for the run `ctx`, with no task yet, as the last child of `parent`, in a
-    /// group of its own. A child of a cancelled parent is cancelled (node invariant 4).
+    /// group of its own. A child of a cancelled parent is cancelled (node invariant 4), unless
+    /// the parent's run stops its children itself: then its stop is pending.
     pub(crate) fn insert(
         &mut self,
         parent: Option<NodeId>,
@@ -133,7 +135,11 @@ impl Tree {
     ) -> NodeId {
         let id = NodeId::from_index(self.nodes.vacant_key());
         ctx.register(id);
-        if parent.is_some_and(|p| self.get(p).is_cancelled()) {
+        let pending = parent.is_some_and(|p| {
+            let parent = self.get(p);
+            parent.is_cancelled() && parent.has_task && parent.defers_stop()
+        });
+        if !pending && parent.is_some_and(|p| self.get(p).is_cancelled()) {
             ctx.cancel();
         }
         let key = self.nodes.insert(Node {
@@ -153,7 +159,12 @@ impl Tree {
             last_child: None,
             next_sibling: None,
             next_in_group: id,
-            extras: None,
+            extras: pending.then(|| {
+                Box::new(Extras {
+                    stop_pending: true,
+                    ..Extras::default()
+                })
+            }),
         });
         debug_assert_eq!(key, id.index());
         if let Some(parent) = parent {
@@ -263,10 +274,23 @@ impl Tree {
     ///
     /// Members of an ordered group are not told at once: they are marked `stop_pending`, and
     /// only those that [`due_in_reverse`](Tree::due_in_reverse) allows are told now; the
-    /// processor tells the others as the members after them stop. What the processor must act
-    /// on is pushed to `out`.
+    /// processor tells the others as the members after them stop. Nor are the children of a
+    /// run that stops them itself (`defer_stop`): they too are marked, and told by that run or
+    /// once it has ended ([`release_children`](Tree::release_children)). What the processor
+    /// must act on is pushed to `out`.
     pub(crate) fn cancel_subtree(&mut self, id: NodeId, out: &mut Cancelled) {
-        let mut stack = vec![id];
+        self.cancel_from(vec![id], out);
+    }
+
+    /// Tells the children of `id`, whose run stopped its children itself and has ended, to
+    /// stop, with their subtrees: those its run did not stop.
+    pub(crate) fn release_children(&mut self, id: NodeId, out: &mut Cancelled) {
+        let mut stack = Vec::new();
+        self.tell_children(id, &mut stack);
+        self.cancel_from(stack, out);
+    }
+
+    fn cancel_from(&mut self, mut stack: Vec<NodeId>, out: &mut Cancelled) {
         while let Some(this) = stack.pop() {
             if !self.get(this).ctx.cancel() {
                 continue;
@@ -281,22 +305,38 @@ impl Tree {
             if node.is_held() {
                 out.held.push(this);
             }
-            let mut ordered = None;
-            let children: Vec<NodeId> = self.children(this).collect();
-            for child in children {
-                if self.get(child).is_ordered() {
-                    self.get_mut(child).extras_mut().stop_pending = true;
-                    ordered.get_or_insert(Vec::new()).push(child);
-                } else {
-                    stack.push(child);
-                }
-            }
-            // One member per group is enough to find the group's next.
-            for member in ordered.into_iter().flatten() {
-                for due in self.due_in_reverse(member) {
-                    if !stack.contains(&due) {
-                        stack.push(due);
+            if node.has_task && node.defers_stop() {
+                // Its run stops them; the rest are told once it has ended.
+                let children: Vec<NodeId> = self.children(this).collect();
+                for child in children {
+                    if !self.get(child).is_cancelled() {
+                        self.get_mut(child).extras_mut().stop_pending = true;
                     }
+                }
+                continue;
+            }
+            self.tell_children(this, &mut stack);
+        }
+    }
+
+    /// Pushes the children of `this` that may be told to stop now onto `stack`; an ordered
+    /// group's members are marked `stop_pending`, and only the due ones pushed.
+    fn tell_children(&mut self, this: NodeId, stack: &mut Vec<NodeId>) {
+        let mut ordered = None;
+        let children: Vec<NodeId> = self.children(this).collect();
+        for child in children {
+            if self.get(child).is_ordered() {
+                self.get_mut(child).extras_mut().stop_pending = true;
+                ordered.get_or_insert(Vec::new()).push(child);
+            } else {
+                stack.push(child);
+            }
+        }
+        // One member per group is enough to find the group's next.
+        for member in ordered.into_iter().flatten() {
+            for due in self.due_in_reverse(member) {
+                if !stack.contains(&due) {
+                    stack.push(due);
                 }
             }
         }
