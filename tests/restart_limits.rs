@@ -241,3 +241,63 @@ async fn a_limit_is_set_while_new_with_a_period() {
     );
     sup.shutdown().await.into_result().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_that_waits_holds_the_restart_instead_of_giving_up() {
+    let limit = RestartLimit::new(2, MINUTE).or_wait();
+    let sup = supervisor(parent(Some(limit), None, "flaky", Arc::new(failing(5))));
+    let mut events = sup.events();
+    let (mut entered_at, mut seen) = (Vec::new(), Vec::new());
+    loop {
+        let event = tokio::time::timeout(DEADLINE * 10, events.next())
+            .await
+            .expect("flaky becomes Healthy")
+            .unwrap();
+        let flaky = event.dn == "root.flaky";
+        if flaky && event.to == NodeState::New {
+            entered_at.push(tokio::time::Instant::now());
+        }
+        let healthy = flaky && event.to == NodeState::Healthy;
+        seen.push(event);
+        if healthy {
+            break;
+        }
+    }
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e.dn == "root" && e.to == NodeState::Dead),
+        "the parent never gives up: {seen:#?}"
+    );
+    // Runs 0, 1 and 2 within the backoff; run 3 waits until run 1's restart leaves the minute,
+    // run 5 until run 3's does.
+    assert_eq!(entered_at.len(), 6, "{seen:#?}");
+    assert!(entered_at[3] - entered_at[1] >= MINUTE);
+    assert!(entered_at[2] - entered_at[1] < MINUTE);
+    assert!(entered_at[5] - entered_at[3] >= MINUTE);
+    shutdown(&sup).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_that_waits_must_allow_a_restart() {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = parking_lot::Mutex::new(Some(tx));
+    let sup = supervisor(move |ctx: Context| {
+        let tx = tx.lock().take();
+        async move {
+            let group = Group::new()
+                .add("child", failing(0))
+                .restart_limit(RestartLimit::new(0, MINUTE).or_wait());
+            if let Some(tx) = tx {
+                let _ = tx.send(ctx.run_group(group));
+            }
+            ctx.signal(Signal::Healthy)?;
+            ctx.cancelled().await;
+            Ok(())
+        }
+    });
+    let err = rx.await.unwrap().unwrap_err();
+    assert!(matches!(err, Error::InvalidConfig { .. }), "{err}");
+    assert!(err.to_string().contains("at least one restart"), "{err}");
+    shutdown(&sup).await;
+}

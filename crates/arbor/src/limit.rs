@@ -49,13 +49,45 @@ use crate::Error;
 pub struct RestartLimit {
     max: u32,
     period: Duration,
+    wait: bool,
 }
 
 impl RestartLimit {
     /// At most `max` restarts within any `period`. `max` may be 0: then the first failure of
     /// a child is one too many.
     pub fn new(max: u32, period: Duration) -> Self {
-        RestartLimit { max, period }
+        RestartLimit {
+            max,
+            period,
+            wait: false,
+        }
+    }
+
+    /// Makes a restart that would be one too many wait instead, until the oldest restart in
+    /// the period has left it, rather than the parent giving up (Nomad's restart mode
+    /// `delay`, where this limit's parent must not fail). The restart stays Dead meanwhile, and
+    /// is logged as held. `max` must then be at least 1.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use arbor::{Child, Context, Group, RestartLimit};
+    ///
+    /// # async fn migrate(_: Context) -> anyhow::Result<()> { Ok(()) }
+    /// # fn f(ctx: Context) -> Result<(), arbor::Error> {
+    /// // At most 2 restarts a minute; a third waits for the minute to pass, for ever.
+    /// let limit = RestartLimit::new(2, Duration::from_secs(60)).or_wait();
+    /// ctx.run_group(Group::new().child(Child::new("migrate", migrate)).restart_limit(limit))?;
+    /// # Ok(()) }
+    /// ```
+    pub fn or_wait(mut self) -> Self {
+        self.wait = true;
+        self
+    }
+
+    /// Whether a restart that would be one too many waits ([`or_wait`](RestartLimit::or_wait))
+    /// instead of the parent giving up.
+    pub fn waits(&self) -> bool {
+        self.wait
     }
 
     /// How many restarts are tolerated within a period.
@@ -75,6 +107,12 @@ impl RestartLimit {
         if self.period.is_zero() {
             return Err(Error::InvalidConfig {
                 reason: "restart limit: period must be more than zero".to_owned(),
+            });
+        }
+        if self.wait && self.max == 0 {
+            return Err(Error::InvalidConfig {
+                reason: "restart limit: a limit that waits must allow at least one restart"
+                    .to_owned(),
             });
         }
         Ok(())
@@ -119,6 +157,28 @@ impl Window {
         None
     }
 
+    /// For a limit that waits: `None` if a restart at `now` is within the limit (and records
+    /// it), else how long until it would be.
+    pub(crate) fn wait_for(&mut self, now: Instant) -> Option<Duration> {
+        let period = self.limit.period;
+        while self
+            .at
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= period)
+        {
+            self.at.pop_front();
+        }
+        if self.at.len() >= self.limit.max as usize {
+            let oldest = *self
+                .at
+                .front()
+                .expect("max is at least 1 for a limit that waits");
+            return Some((oldest + period).saturating_duration_since(now));
+        }
+        self.at.push_back(now);
+        None
+    }
+
     pub(crate) fn limit(&self) -> RestartLimit {
         self.limit
     }
@@ -148,6 +208,23 @@ mod tests {
         // Zero tolerates none.
         let mut w = Window::new(RestartLimit::new(0, s(1)));
         assert_eq!(w.exceeded_by(t0), Some(1));
+    }
+
+    #[test]
+    fn a_limit_that_waits_says_how_long() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs;
+        let mut w = Window::new(RestartLimit::new(2, s(10)).or_wait());
+        assert_eq!(w.wait_for(t0), None);
+        assert_eq!(w.wait_for(t0 + s(1)), None);
+        assert_eq!(
+            w.wait_for(t0 + s(2)),
+            Some(s(8)),
+            "until t0 leaves the period"
+        );
+        assert_eq!(w.wait_for(t0 + s(10)), None, "t0 has left it");
+        assert_eq!(w.wait_for(t0 + s(10)), Some(s(1)));
+        assert!(RestartLimit::new(0, s(1)).or_wait().validate().is_err());
     }
 
     #[test]

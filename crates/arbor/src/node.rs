@@ -98,7 +98,7 @@ pub(crate) struct Extras {
     pub(crate) rank: u32,
     /// The go-ahead a restart waiting out its backoff waits for, when it counts against a
     /// limit: sent once the processor has counted it (`Msg::Due`).
-    pub(crate) gate: Option<oneshot::Sender<()>>,
+    pub(crate) gate: Option<oneshot::Sender<crate::task::Go>>,
     /// The current restart was counted at its gate, not to be counted again when it starts.
     pub(crate) counted: bool,
     /// How long its run may take to return once told to stop (`Child::stop_timeout`); fixed

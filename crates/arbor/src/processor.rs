@@ -23,7 +23,7 @@
 //! | 11 | [`abort`](Processor::abort) (a stop timeout), then [`on_aborted`](Processor::on_aborted); [`abort_stuck`](Processor::abort_stuck) (the shutdown deadline) |
 //! | 12 | [`restart`](Processor::restart) (the parent's), [`remove`](Processor::remove) (a temporary child) |
 //!
-//! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due) |
+//! | 13 | [`escalates`](Processor::escalates), from [`restart`](Processor::restart) or [`on_due`](Processor::on_due); a limit that waits holds the restart instead ([`held_by_limit`](Processor::held_by_limit)) |
 //! | 14 | [`stop_by_order`](Processor::stop_by_order), and [`on_exited`](Processor::on_exited) for a run that returns after it |
 //! | 15 | [`start_by_order`](Processor::start_by_order) |
 //! | 16 | [`significant_done`](Processor::significant_done), then [`on_returned`](Processor::on_returned) |
@@ -58,6 +58,7 @@ use crate::link::SharedLink;
 use crate::message::{Msg, Order, Outcome};
 use crate::metrics::Metrics;
 use crate::node::NodeId;
+use crate::task::Go;
 use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
     clock, gc, task, Context, Error, Event, Group, NodeState, PanicReport, Restart, ShutdownReport,
@@ -365,13 +366,22 @@ impl Processor {
     /// Row 10 or 13, at the gate of a restart that waited out its backoff: counted now, it
     /// goes ahead, or its parent gives up (whose death cancels it before it ran).
     fn on_due(&mut self, id: NodeId) {
+        if let Some(wait) = self.held_by_limit(id) {
+            let (tx, rx) = oneshot::channel();
+            if let Some(extras) = self.tree.get_mut(id).extras.as_mut() {
+                if let Some(gate) = extras.gate.replace(tx) {
+                    let _ = gate.send(Go::After(wait, rx));
+                }
+            }
+            return;
+        }
         if self.escalates(id) {
             return;
         }
         if let Some(extras) = self.tree.get_mut(id).extras.as_mut() {
             extras.counted = true;
             if let Some(gate) = extras.gate.take() {
-                let _ = gate.send(());
+                let _ = gate.send(Go::Now);
             }
         }
     }
@@ -411,7 +421,9 @@ impl Processor {
         let exceeded = match group_limit {
             Some(window) => {
                 let mut window = window.lock();
-                window.exceeded_by(now).map(|count| (count, window.limit()))
+                (!window.limit().waits())
+                    .then(|| window.exceeded_by(now).map(|count| (count, window.limit())))
+                    .flatten()
             }
             None => {
                 let window = self
@@ -419,7 +431,8 @@ impl Processor {
                     .get_mut(parent)
                     .extras
                     .as_mut()
-                    .and_then(|e| e.limit.as_mut());
+                    .and_then(|e| e.limit.as_mut())
+                    .filter(|w| !w.limit().waits());
                 window.and_then(|w| w.exceeded_by(now).map(|count| (count, w.limit())))
             }
         };
@@ -443,6 +456,42 @@ impl Processor {
             self.restart_candidates.push(parent);
         }
         true
+    }
+
+    /// For a restart of `id` that counts against a limit that waits
+    /// ([`RestartLimit::or_wait`](crate::RestartLimit::or_wait)): how long it must wait first,
+    /// or `None` if it may go now (and is counted).
+    fn held_by_limit(&mut self, id: NodeId) -> Option<Duration> {
+        let node = self.tree.get(id);
+        let (Some(parent), NodeState::Dead) = (node.parent, node.state) else {
+            return None;
+        };
+        let now = self.now;
+        let group_limit = node
+            .extras
+            .as_ref()
+            .and_then(|e| e.group.as_ref())
+            .and_then(|g| g.limit.as_ref());
+        let held = match group_limit {
+            Some(window) => {
+                let mut window = window.lock();
+                window
+                    .limit()
+                    .waits()
+                    .then(|| window.wait_for(now))
+                    .flatten()
+            }
+            None => self
+                .tree
+                .get_mut(parent)
+                .extras
+                .as_mut()
+                .and_then(|e| e.limit.as_mut())
+                .filter(|w| w.limit().waits())
+                .and_then(|w| w.wait_for(now)),
+        }?;
+        tracing::info!(dn = %self.tree.get(id).dn(), wait = ?held, "restart held by its restart limit");
+        Some(held)
     }
 
     /// A run's task ended: the runnable returned, panicked, or never ran. Which row applies
@@ -994,6 +1043,10 @@ impl Processor {
     /// Begins the new run of `id`: at once, or after `delay`.
     fn begin(&mut self, id: NodeId, delay: Duration) {
         if delay.is_zero() {
+            if let Some(wait) = self.held_by_limit(id) {
+                self.launch(id, wait); // asks again at its gate once the wait has passed
+                return;
+            }
             if self.escalates(id) {
                 return; // one restart too many: the parent is going down, and takes it along
             }

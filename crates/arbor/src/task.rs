@@ -27,7 +27,7 @@ pub(crate) fn spawn(
     ctx: Context,
     runnable: Arc<dyn Runnable>,
     delay: Duration,
-    gate: Option<oneshot::Receiver<()>>,
+    gate: Option<oneshot::Receiver<Go>>,
 ) {
     let task = if delay.is_zero() {
         let fut = CatchUnwind::start(&*runnable, ctx.clone());
@@ -51,7 +51,7 @@ async fn after_backoff(
     ctx: Context,
     runnable: Arc<dyn Runnable>,
     delay: Duration,
-    gate: Option<oneshot::Receiver<()>>,
+    gate: Option<oneshot::Receiver<Go>>,
 ) {
     let began = tokio::time::Instant::now();
     let not_started = |ctx: &Context| {
@@ -63,14 +63,29 @@ async fn after_backoff(
         () = ctx.cancelled() => return not_started(&ctx),
         () = wait(began, delay) => {}
     }
-    if let Some(gate) = gate {
+    let mut gate = gate;
+    while let Some(answer) = gate.take() {
         // The processor counts this restart now; one too many, and the parent's death
-        // cancels this node instead of an answer.
+        // cancels this node instead of an answer (or, for a limit that waits, it says how
+        // long to wait before asking again).
         ctx.send(Msg::Due { ctx: ctx.clone() });
-        tokio::select! {
+        let go = tokio::select! {
             biased;
             () = ctx.cancelled() => return not_started(&ctx),
-            go = gate => if go.is_err() { return not_started(&ctx) },
+            go = answer => go,
+        };
+        match go {
+            Err(_) => return not_started(&ctx),
+            Ok(Go::Now) => {}
+            Ok(Go::After(more, next)) => {
+                let held = tokio::time::Instant::now();
+                tokio::select! {
+                    biased;
+                    () = ctx.cancelled() => return not_started(&ctx),
+                    () = wait(held, more) => {}
+                }
+                gate = Some(next);
+            }
         }
     }
     // Report the wait as it happened: the timer rounds up to its millisecond tick.
@@ -80,6 +95,15 @@ async fn after_backoff(
     });
     let result = CatchUnwind::start(&*runnable, ctx.clone()).await;
     report(&ctx, result);
+}
+
+/// The processor's answer to a restart at its gate.
+#[derive(Debug)]
+pub(crate) enum Go {
+    /// Counted: start.
+    Now,
+    /// Held by a restart limit that waits: wait this long, then ask again on the new gate.
+    After(Duration, oneshot::Receiver<Go>),
 }
 
 /// Polls `fut` inside the node's span, and reports the outcome of a run when it has one.
