@@ -67,6 +67,8 @@ pub struct Command {
     pub(crate) readiness: Option<Readiness>,
     pub(crate) ready_timeout: Duration,
     pub(crate) max_line_len: usize,
+    /// Meant to finish: an exit with code 0 is a clean end (`job`).
+    pub(crate) job: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -88,6 +90,7 @@ impl Command {
             readiness: None,
             ready_timeout: Duration::from_secs(30),
             max_line_len: 8 * 1024,
+            job: false,
         }
     }
 
@@ -206,6 +209,15 @@ impl Command {
     /// program that never writes a newline costs bounded memory.
     pub fn max_line_len(mut self, bytes: usize) -> Self {
         self.max_line_len = bytes.max(1);
+        self
+    }
+
+    /// Makes it a job, a program meant to finish (a migration, a warm-up, a cleanup): once it
+    /// is ready, an exit with code 0 is a clean end, and the run signals Done and returns
+    /// `Ok(())`, so a [transient or temporary](arbor::Restart) node is Done and not
+    /// restarted. Any other exit is still [`Error::Exited`](crate::Error::Exited), a death.
+    pub fn job(mut self) -> Self {
+        self.job = true;
         self
     }
 

@@ -46,8 +46,10 @@
 //! | it exits before it was ready | [`Error::ExitedBeforeReady`] | Dead |
 //! | the node is cancelled | `Ok(())` after SIGTERM to the group, up to [`Command::grace_period`], then SIGKILL | Canceled (restarted at once unless shutting down) |
 //!
-//! A process is a long-running service here: any exit the tree did not ask for is a death, so
-//! a program that is meant to finish is not what this crate is for.
+//! | a [job](Command::job) exits with code 0 once ready | `Ok(())`, having signalled Done | Done (if the child is transient or temporary) |
+//!
+//! A process is a long-running service by default: any exit the tree did not ask for is a
+//! death. A program that is meant to finish is a [`Command::job`].
 //!
 //! **Crash loops and backoff.** arbor resets a node's backoff when it becomes Healthy. A
 //! program without a readiness check is Healthy as soon as it is spawned, so if it crashes at

@@ -219,6 +219,13 @@ impl Running {
             .into()),
             Ending::Exited {
                 waiting_for: None, ..
+            } if cmd.job && exit.success() => {
+                tracing::info!(pid, "finished: {exit}");
+                ctx.signal(Signal::Done)?;
+                Ok(())
+            }
+            Ending::Exited {
+                waiting_for: None, ..
             } => Err(Error::Exited { program, pid, exit }.into()),
         }
     }

@@ -115,3 +115,45 @@ async fn a_missing_working_directory_is_named_in_the_error() {
     );
     shutdown(&sup).await;
 }
+
+/// A root that runs `cmd` as a transient child `name`.
+fn root_running_transient(name: &'static str, cmd: Command) -> impl arbor::Runnable {
+    move |ctx: arbor::Context| {
+        let cmd = cmd.clone();
+        async move {
+            ctx.run_child(arbor::Child::new(name, cmd).restart(arbor::Restart::Transient))?;
+            ctx.signal(arbor::Signal::Healthy)?;
+            ctx.cancelled().await;
+            Ok(())
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_exits_with_code_0_is_done_and_one_that_fails_is_a_death() {
+    let sup = supervisor_with(
+        root_running_transient("migrate", Command::new("true").job()),
+        fast_backoff(),
+    );
+    let done = sup
+        .watch("root.migrate")
+        .within(DEADLINE)
+        .until(|e| e.to != NodeState::New && e.to != NodeState::Healthy)
+        .await
+        .unwrap();
+    assert_eq!(done.to, NodeState::Done, "{done:?}");
+    shutdown(&sup).await;
+
+    let sup = supervisor_with(
+        root_running_transient("migrate", sh("exit 4").job()),
+        fast_backoff(),
+    );
+    let dead = sup
+        .watch("root.migrate")
+        .within(DEADLINE)
+        .until_state(NodeState::Dead)
+        .await
+        .unwrap();
+    assert!(error_of(&dead).contains("exited with code 4"), "{dead:?}");
+    shutdown(&sup).await;
+}
