@@ -543,3 +543,41 @@ fn a_group_that_cannot_run_is_refused_with_the_reason() {
         assert!(!err.to_string().is_empty());
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_that_arrives_during_poststop_lets_it_finish_once() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let cleanup = {
+        let finished = finished.clone();
+        move |_ctx: Context| {
+            let finished = finished.clone();
+            async move {
+                tokio::time::sleep(ms(100)).await;
+                finished.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }
+        }
+    };
+    let group = TaskGroup::new([
+        Task::new("batch", |ctx: Context| async move {
+            ctx.signal(Signal::Healthy)?;
+            tokio::time::sleep(ms(10)).await;
+            Ok(())
+        })
+        .leader(),
+        Task::new("cleanup", cleanup)
+            .hook(Hook::Poststop)
+            .kill_timeout(ms(500)),
+    ])
+    .unwrap();
+    let mut stages = group.stages();
+    let sup = run_web(&group);
+    stages_until(&mut stages, Stage::Poststop).await;
+    sup.watch("root.web.cleanup")
+        .within(DEADLINE)
+        .until_state(NodeState::New)
+        .await
+        .unwrap();
+    assert_clean(sup.shutdown().await);
+    assert_eq!(finished.load(Ordering::SeqCst), 1);
+}
