@@ -408,37 +408,20 @@ impl Processor {
     /// Row 13: counts the restart of `id`, if it had failed, against its group's limit or its
     /// parent's; if that is one too many, the parent dies. True if it did.
     fn escalates(&mut self, id: NodeId) -> bool {
-        let node = self.tree.get(id);
-        let (Some(parent), NodeState::Dead) = (node.parent, node.state) else {
-            return false;
-        };
         let now = self.now;
-        let group_limit = node
-            .extras
-            .as_ref()
-            .and_then(|e| e.group.as_ref())
-            .and_then(|g| g.limit.as_ref());
-        let exceeded = match group_limit {
-            Some(window) => {
-                let mut window = window.lock();
-                (!window.limit().waits())
-                    .then(|| window.exceeded_by(now).map(|count| (count, window.limit())))
-                    .flatten()
-            }
-            None => {
-                let window = self
-                    .tree
-                    .get_mut(parent)
-                    .extras
-                    .as_mut()
-                    .and_then(|e| e.limit.as_mut())
-                    .filter(|w| !w.limit().waits());
-                window.and_then(|w| w.exceeded_by(now).map(|count| (count, w.limit())))
-            }
-        };
+        let exceeded = self
+            .with_limit(id, false, |w| {
+                w.exceeded_by(now).map(|count| (count, w.limit()))
+            })
+            .flatten();
         let Some((count, limit)) = exceeded else {
             return false;
         };
+        let parent = self
+            .tree
+            .get(id)
+            .parent
+            .expect("a limited node has a parent");
         match self.tree.get(parent).state {
             NodeState::New | NodeState::Healthy | NodeState::Done => {}
             // Going down already.
@@ -462,24 +445,33 @@ impl Processor {
     /// ([`RestartLimit::or_wait`](crate::RestartLimit::or_wait)): how long it must wait first,
     /// or `None` if it may go now (and is counted).
     fn held_by_limit(&mut self, id: NodeId) -> Option<Duration> {
+        let now = self.now;
+        let held = self.with_limit(id, true, |w| w.wait_for(now)).flatten()?;
+        tracing::info!(dn = %self.tree.get(id).dn(), wait = ?held, "restart held by its restart limit");
+        Some(held)
+    }
+
+    /// Applies `f` to the window that a restart of `id`, which failed, counts against: its
+    /// group's, else its parent's; only if that limit waits (`waits`) or does not (`!waits`).
+    fn with_limit<R>(
+        &mut self,
+        id: NodeId,
+        waits: bool,
+        f: impl FnOnce(&mut Window) -> R,
+    ) -> Option<R> {
         let node = self.tree.get(id);
         let (Some(parent), NodeState::Dead) = (node.parent, node.state) else {
             return None;
         };
-        let now = self.now;
         let group_limit = node
             .extras
             .as_ref()
             .and_then(|e| e.group.as_ref())
             .and_then(|g| g.limit.as_ref());
-        let held = match group_limit {
+        match group_limit {
             Some(window) => {
                 let mut window = window.lock();
-                window
-                    .limit()
-                    .waits()
-                    .then(|| window.wait_for(now))
-                    .flatten()
+                (window.limit().waits() == waits).then(|| f(&mut window))
             }
             None => self
                 .tree
@@ -487,11 +479,9 @@ impl Processor {
                 .extras
                 .as_mut()
                 .and_then(|e| e.limit.as_mut())
-                .filter(|w| w.limit().waits())
-                .and_then(|w| w.wait_for(now)),
-        }?;
-        tracing::info!(dn = %self.tree.get(id).dn(), wait = ?held, "restart held by its restart limit");
-        Some(held)
+                .filter(|w| w.limit().waits() == waits)
+                .map(f),
+        }
     }
 
     /// A run's task ended: the runnable returned, panicked, or never ran. Which row applies
