@@ -26,8 +26,9 @@
 //!   the group is told to stop (a shutdown, its parent's death, a task that used up its
 //!   attempts with [`Mode::Fail`]).
 //! - **poststop**: the other tasks are stopped in order (below); then the poststop tasks run,
-//!   uncancelled even during a shutdown, each until it ends (then, during a shutdown, for at
-//!   most its [kill timeout](Task::kill_timeout)). They run at most once while the group stops.
+//!   uncancelled even during a shutdown, each until it ends. During a shutdown each has its
+//!   [kill timeout](Task::kill_timeout) to finish, is then told to stop, and is aborted after
+//!   its kill timeout again. They run at most once while the group stops.
 //!
 //! A stage with no tasks is skipped. Each stage entered is logged, shown as the note `stage` in
 //! the group node's status, and sent to [`TaskGroup::stages`].

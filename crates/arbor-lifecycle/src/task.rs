@@ -72,8 +72,11 @@ impl Task {
         self
     }
 
-    /// Makes it the group's leader (a main task; at most one): when it ends cleanly, the
-    /// other tasks are stopped and the group ends, Done. It is stopped first.
+    /// Makes it the group's leader (a main task; at most one): when it exits, in any way, the
+    /// other tasks are stopped and the group ends: Done if the leader succeeded, else a death
+    /// of the group's node with the leader's error (its parent's policy then applies). The
+    /// leader itself is never restarted (its restart policy is not used), and it is the
+    /// first task stopped.
     pub fn leader(mut self) -> Self {
         self.leader = true;
         self
