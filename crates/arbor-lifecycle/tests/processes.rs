@@ -151,6 +151,35 @@ impl Recorder {
             .await
     }
 
+    /// Records until `dn` enters `state` in an event at or after index `from`, within the
+    /// deadline; returns the event's index.
+    async fn until_state_from(&mut self, from: usize, dn: &str, state: NodeState) -> usize {
+        let matches = |e: &Event| e.dn == dn && e.to == state && !e.removed;
+        if let Some(i) = (from..self.seen.len()).find(|&i| matches(&self.seen[i])) {
+            return i;
+        }
+        let wait = async {
+            loop {
+                let event = self.events.next().await.expect("event stream ended");
+                assert!(!event.resync, "the test fell behind the events: {event}");
+                if of_group(&event) {
+                    let found = matches(&event);
+                    self.seen.push(event);
+                    if found && self.seen.len() > from {
+                        break self.seen.len() - 1;
+                    }
+                }
+            }
+        };
+        match timeout(DEADLINE, wait).await {
+            Ok(i) => i,
+            Err(_) => panic!(
+                "no event {dn}: {state:?} (from #{from}) before the deadline; saw:\n{}",
+                self.show()
+            ),
+        }
+    }
+
     /// Records the rest, until the supervisor has stopped and the stream ends.
     async fn drain(&mut self) {
         let wait = async {
@@ -621,4 +650,122 @@ async fn a_task_that_ignores_sigterm_is_aborted_at_its_kill_timeout_and_reported
     let pids = pids(&pid_file);
     assert_eq!(pids.len(), 2, "stubborn and api ran once each");
     wait_none_left(&pids).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sidecar_process_that_dies_while_main_runs_is_restarted_alone() {
+    let scratch = Scratch::new("sidecar");
+    let (proxy_pids, api_pids) = (scratch.path("proxy-pids"), scratch.path("api-pids"));
+    let policy = RestartPolicy::default()
+        .attempts(5)
+        .interval(Duration::from_secs(60))
+        .delay(Duration::from_millis(50));
+    let group = TaskGroup::new([
+        Task::new("proxy", service(&proxy_pids))
+            .hook(Hook::Prestart)
+            .sidecar()
+            .restart(policy),
+        Task::new("api", service(&api_pids)),
+    ])
+    .unwrap();
+    let mut stages = Stages::new(&group);
+    let (sup, mut rec) = tree(group);
+
+    let (proxy, api) = (task("proxy"), task("api"));
+    stages.until(Stage::Wait).await;
+    rec.until_state(&proxy, NodeState::Healthy).await;
+    rec.until_state(&api, NodeState::Healthy).await;
+    rec.until_state(GROUP, NodeState::Healthy).await;
+    let first = pids(&proxy_pids);
+    assert_eq!(first.len(), 1, "the proxy ran once: {first:?}");
+
+    // The proxy's process dies under it.
+    let mark = rec.seen.len();
+    let killed = std::process::Command::new("kill")
+        .arg("-9")
+        .arg(first[0].to_string())
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -9 {}: {killed}", first[0]);
+
+    let dead = rec.until_state_from(mark, &proxy, NodeState::Dead).await;
+    let new = rec.until_state_from(dead, &proxy, NodeState::New).await;
+    let healthy = rec.until_state_from(new, &proxy, NodeState::Healthy).await;
+    rec.assert_before(dead, new);
+    rec.assert_before(new, healthy);
+    let again = pids(&proxy_pids);
+    assert_eq!(again.len(), 2, "the proxy ran again: {again:?}");
+    assert_ne!(again[0], again[1], "a new process: {again:?}");
+
+    // The api and the group saw none of it.
+    assert!(
+        !rec.seen[mark..]
+            .iter()
+            .any(|e| e.dn == api.as_str() || e.dn == GROUP),
+        "only the proxy changed after the kill:\n{}",
+        rec.show()
+    );
+    let status = sup.status().await;
+    let api_status = status.get(&api).expect("the api is in the tree");
+    assert_eq!(api_status.state, NodeState::Healthy, "{status}");
+    assert_eq!(api_status.restarts, 0, "{status}");
+    assert_eq!(status.get(GROUP).unwrap().restarts, 0, "{status}");
+    assert_eq!(
+        status.get(&proxy).unwrap().state,
+        NodeState::Healthy,
+        "{status}"
+    );
+    assert_eq!(pids(&api_pids).len(), 1, "the api ran once");
+
+    let report = timeout(DEADLINE, sup.shutdown())
+        .await
+        .expect("the shutdown ends before the deadline");
+    rec.drain().await;
+    assert_clean(report);
+    assert_eq!(rec.count(&api, NodeState::New), 1, "{}", rec.show());
+    assert_eq!(rec.count(GROUP, NodeState::New), 1, "{}", rec.show());
+    let mut all = pids(&proxy_pids);
+    all.extend(pids(&api_pids));
+    assert_none_left(&all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_prestart_stops_the_job_process_and_runs_poststop_once() {
+    let scratch = Scratch::new("prestart-shutdown");
+    let (log, pid_file) = (scratch.path("log"), scratch.path("pids"));
+    // A job that never finishes: ready, then sleeps until it is stopped.
+    let migrate = sh(r#"echo $$ >> "$PIDS"; echo ready; exec sleep 1000"#)
+        .env("PIDS", &pid_file)
+        .ready_on_line(Regex::new("^ready$").expect("a valid regex"))
+        .grace_period(Duration::from_secs(5))
+        .job();
+    let group = TaskGroup::new([
+        Task::new("migrate", migrate).hook(Hook::Prestart),
+        Task::new("api", service(&pid_file)),
+        Task::new("cleanup", append(&log, "cleanup")).hook(Hook::Poststop),
+    ])
+    .unwrap();
+    let mut stages = Stages::new(&group);
+    let (sup, mut rec) = tree(group);
+
+    let (migrate, api, cleanup) = (task("migrate"), task("api"), task("cleanup"));
+    rec.until_state(&migrate, NodeState::Healthy).await;
+    let report = timeout(DEADLINE, sup.shutdown())
+        .await
+        .expect("the shutdown ends before the deadline");
+    rec.drain().await;
+    assert_clean(report);
+
+    assert!(!rec.any_of(&api), "main never started:\n{}", rec.show());
+    assert_eq!(rec.count(&migrate, NodeState::Done), 0, "{}", rec.show());
+    assert_eq!(rec.count(&cleanup, NodeState::New), 1, "{}", rec.show());
+    assert_eq!(lines(&log), ["cleanup"], "the poststop job ran once");
+    let entered = stages.entered();
+    assert!(
+        !entered.contains(&Stage::Main),
+        "the group never reached main: {entered:?}"
+    );
+    let pids = pids(&pid_file);
+    assert_eq!(pids.len(), 1, "only the job ran: {pids:?}");
+    assert_none_left(&pids);
 }
