@@ -681,9 +681,10 @@ async fn a_sidecar_process_that_dies_while_main_runs_is_restarted_alone() {
 
     // The proxy's process dies under it.
     let mark = rec.seen.len();
-    let killed = std::process::Command::new("kill")
-        .arg("-9")
-        .arg(first[0].to_string())
+    // The shell's builtin: a fresh Debian has no `kill` program (procps is not installed).
+    let killed = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -9 {}", first[0]))
         .status()
         .expect("run kill");
     assert!(killed.success(), "kill -9 {}: {killed}", first[0]);
