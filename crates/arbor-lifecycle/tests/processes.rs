@@ -464,14 +464,19 @@ async fn a_full_group_of_processes_runs_and_stops_in_the_stages_order() {
     assert_none_left(&pids(&pid_file));
 }
 
+/// `attempts` restarts a minute, each after `delay_ms`.
+fn retry(attempts: u32, delay_ms: u64) -> RestartPolicy {
+    RestartPolicy::default()
+        .attempts(attempts)
+        .interval(Duration::from_secs(60))
+        .delay(Duration::from_millis(delay_ms))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prestart_job_that_fails_twice_is_retried_and_main_waits_for_its_success() {
     let scratch = Scratch::new("retried");
     let (count, pid_file) = (scratch.path("count"), scratch.path("pids"));
-    let policy = RestartPolicy::default()
-        .attempts(5)
-        .interval(Duration::from_secs(60))
-        .delay(Duration::from_millis(10));
+    let policy = retry(5, 10);
     let group = TaskGroup::new([
         Task::new("migrate", fails_twice(&count))
             .hook(Hook::Prestart)
@@ -508,11 +513,7 @@ async fn a_prestart_job_that_fails_twice_is_retried_and_main_waits_for_its_succe
 async fn a_prestart_job_out_of_attempts_fails_the_group_before_main_starts() {
     let scratch = Scratch::new("limit");
     let (count, pid_file) = (scratch.path("count"), scratch.path("pids"));
-    let policy = RestartPolicy::default()
-        .attempts(1)
-        .interval(Duration::from_secs(60))
-        .delay(Duration::from_millis(10))
-        .mode(Mode::Fail);
+    let policy = retry(1, 10).mode(Mode::Fail);
     let group = TaskGroup::new([
         Task::new("migrate", fails_twice(&count))
             .hook(Hook::Prestart)
@@ -656,10 +657,7 @@ async fn a_task_that_ignores_sigterm_is_aborted_at_its_kill_timeout_and_reported
 async fn a_sidecar_process_that_dies_while_main_runs_is_restarted_alone() {
     let scratch = Scratch::new("sidecar");
     let (proxy_pids, api_pids) = (scratch.path("proxy-pids"), scratch.path("api-pids"));
-    let policy = RestartPolicy::default()
-        .attempts(5)
-        .interval(Duration::from_secs(60))
-        .delay(Duration::from_millis(50));
+    let policy = retry(5, 50);
     let group = TaskGroup::new([
         Task::new("proxy", service(&proxy_pids))
             .hook(Hook::Prestart)

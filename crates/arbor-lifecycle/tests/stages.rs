@@ -248,21 +248,8 @@ async fn with_mode_delay_the_job_waits_and_the_group_does_not_fail() {
 #[tokio::test(start_paused = true)]
 async fn a_sidecar_that_dies_while_main_runs_restarts_alone() {
     let kills = Kills::new();
-    let proxy = {
-        let kills = kills.clone();
-        move |ctx: Context| {
-            let killed = kills.killed(&ctx.dn().to_string());
-            async move {
-                ctx.signal(Signal::Healthy)?;
-                tokio::select! {
-                    () = ctx.cancelled() => Ok(()),
-                    () = killed => anyhow::bail!("proxy crashed"),
-                }
-            }
-        }
-    };
     let group = TaskGroup::new([
-        Task::new("proxy", proxy)
+        Task::new("proxy", worker(&kills))
             .hook(Hook::Prestart)
             .sidecar()
             .restart(quick()),

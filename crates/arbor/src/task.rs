@@ -51,7 +51,7 @@ async fn after_backoff(
     ctx: Context,
     runnable: Arc<dyn Runnable>,
     delay: Duration,
-    gate: Option<oneshot::Receiver<Go>>,
+    mut gate: Option<oneshot::Receiver<Go>>,
 ) {
     let began = tokio::time::Instant::now();
     let not_started = |ctx: &Context| {
@@ -63,7 +63,6 @@ async fn after_backoff(
         () = ctx.cancelled() => return not_started(&ctx),
         () = wait(began, delay) => {}
     }
-    let mut gate = gate;
     while let Some(answer) = gate.take() {
         // The processor counts this restart now; one too many, and the parent's death
         // cancels this node instead of an answer (or, for a limit that waits, it says how

@@ -135,11 +135,9 @@ impl Tree {
     ) -> NodeId {
         let id = NodeId::from_index(self.nodes.vacant_key());
         ctx.register(id);
-        let pending = parent.is_some_and(|p| {
-            let parent = self.get(p);
-            parent.is_cancelled() && parent.has_task && parent.defers_stop()
-        });
-        if !pending && parent.is_some_and(|p| self.get(p).is_cancelled()) {
+        let cancelled_parent = parent.map(|p| self.get(p)).filter(|p| p.is_cancelled());
+        let pending = cancelled_parent.is_some_and(|p| p.has_task && p.defers_stop());
+        if cancelled_parent.is_some() && !pending {
             ctx.cancel();
         }
         let key = self.nodes.insert(Node {
