@@ -1,15 +1,18 @@
 //! The builder users hand to `ctx.run`: what to start, and how to tell it is ready.
 
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arbor::{Context, RunFuture, Runnable};
 use regex::Regex;
 
 use crate::readiness::Readiness;
+use crate::{OutputLine, UnixSignal};
 
 /// A program to run as a node of an arbor tree, restarted by the tree when it exits.
 ///
@@ -31,6 +34,8 @@ use crate::readiness::Readiness;
 /// | readiness ([`ready_on_line`](Command::ready_on_line), [`ready_on_port`](Command::ready_on_port), [`ready_after`](Command::ready_after)) | none: Healthy once spawned |
 /// | [`ready_timeout`](Command::ready_timeout) | 30 s |
 /// | [`max_line_len`](Command::max_line_len) | 8 KiB |
+/// | [`stop_signal`](Command::stop_signal) | SIGTERM |
+/// | [`on_output`](Command::on_output) | none: output goes to `tracing` only |
 ///
 /// # Examples
 ///
@@ -69,6 +74,20 @@ pub struct Command {
     pub(crate) max_line_len: usize,
     /// Meant to finish: an exit with code 0 is a clean end (`job`).
     pub(crate) job: bool,
+    /// What the process group is sent first when the node is cancelled.
+    pub(crate) stop_signal: UnixSignal,
+    /// Where each line of output goes besides `tracing`.
+    pub(crate) output: Option<OutputSink>,
+}
+
+/// A receiver of output lines, shared by every run of a command.
+#[derive(Clone)]
+pub(crate) struct OutputSink(pub(crate) Arc<dyn Fn(OutputLine<'_>) + Send + Sync>);
+
+impl fmt::Debug for OutputSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OutputSink")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +110,8 @@ impl Command {
             ready_timeout: Duration::from_secs(30),
             max_line_len: 8 * 1024,
             job: false,
+            stop_signal: UnixSignal::SIGTERM,
+            output: None,
         }
     }
 
@@ -218,6 +239,25 @@ impl Command {
     /// restarted. Any other exit is still [`Error::Exited`](crate::Error::Exited), a death.
     pub fn job(mut self) -> Self {
         self.job = true;
+        self
+    }
+
+    /// The signal that asks the program to stop when the node is cancelled (default SIGTERM),
+    /// sent to its whole process group; SIGKILL follows after the
+    /// [grace period](Command::grace_period). For programs that stop on another signal:
+    /// SIGINT for many interactive tools, SIGQUIT for nginx's graceful stop.
+    pub fn stop_signal(mut self, signal: UnixSignal) -> Self {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// Hands every line of output (or piece of a long line, as `tracing` gets it) to `sink`
+    /// as well, in the order the program wrote it on each stream: for a caller that keeps the
+    /// output itself, to show it or to buffer it. `sink` runs on the reader's task, between
+    /// two reads of the pipe: keep it short and never block in it, or the program stalls on
+    /// a full pipe. The same sink serves every run of the command. Replaces an earlier sink.
+    pub fn on_output(mut self, sink: impl Fn(OutputLine<'_>) + Send + Sync + 'static) -> Self {
+        self.output = Some(OutputSink(Arc::new(sink)));
         self
     }
 

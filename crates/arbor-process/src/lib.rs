@@ -44,7 +44,7 @@
 //! |---|---|---|
 //! | the process exits (any code, even 0) while not cancelled | [`Error::Exited`]: `"sh" (pid 42) exited with code 3`, `... killed by signal 9 (SIGKILL)` | Dead, restarted after backoff |
 //! | it exits before it was ready | [`Error::ExitedBeforeReady`] | Dead |
-//! | the node is cancelled | `Ok(())` after SIGTERM to the group, up to [`Command::grace_period`], then SIGKILL | Canceled (restarted at once unless shutting down) |
+//! | the node is cancelled | `Ok(())` after SIGTERM (or the [stop signal](Command::stop_signal)) to the group, up to [`Command::grace_period`], then SIGKILL | Canceled (restarted at once unless shutting down) |
 //!
 //! | a [job](Command::job) exits with code 0 once ready | `Ok(())`, having signalled Done | Done (if the child is transient or temporary) |
 //!
@@ -89,7 +89,9 @@
 //! A line longer than [`Command::max_line_len`] (8 KiB) is logged in pieces of that size, each
 //! but the last with `partial = true`; the pipes are always drained, so a program that floods
 //! its output or never writes a newline neither blocks nor makes the reader grow. Invalid
-//! UTF-8 is replaced with `U+FFFD`.
+//! UTF-8 is replaced with `U+FFFD`. [`Command::on_output`] hands each line to a sink of the
+//! caller's too, for a program that shows or keeps the output itself (as the `arbor` command
+//! does).
 //!
 //! # Example
 //!
@@ -142,5 +144,8 @@ mod run;
 pub use command::Command;
 pub use error::Error;
 pub use exit::Exit;
+/// The signals of [`Command::stop_signal`], re-exported from the `nix` crate.
+pub use nix::sys::signal::Signal as UnixSignal;
+pub use output::{OutputLine, Stream};
 /// The regular expressions of [`Command::ready_on_line`], re-exported from the `regex` crate.
 pub use regex::Regex;

@@ -14,15 +14,34 @@ use tokio::sync::mpsc;
 
 use regex::Regex;
 
-/// Which of the child's outputs a reader drains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stream {
+use crate::command::OutputSink;
+
+/// Which of the child's outputs a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output.
     Stdout,
+    /// Standard error.
     Stderr,
 }
 
+/// One line of a program's output, as [`Command::on_output`](crate::Command::on_output)'s
+/// sink gets it: without its newline (or `\r\n`), invalid UTF-8 replaced with `U+FFFD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutputLine<'a> {
+    /// The stream it was written on.
+    pub stream: Stream,
+    /// The text.
+    pub text: &'a str,
+    /// A piece of a line longer than [`Command::max_line_len`](crate::Command::max_line_len)
+    /// that goes on in the next one.
+    pub partial: bool,
+}
+
 impl Stream {
-    pub(crate) fn as_str(self) -> &'static str {
+    /// `"stdout"` or `"stderr"`.
+    pub fn as_str(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
@@ -47,9 +66,10 @@ pub(crate) async fn pump(
     stream: Stream,
     mut ready: Option<ReadyLine>,
     max_line: usize,
+    sink: Option<OutputSink>,
 ) {
     split_lines(pipe, max_line, |piece, partial| {
-        emit(piece, stream, partial, &mut ready);
+        emit(piece, stream, partial, &mut ready, sink.as_ref());
     })
     .await;
 }
@@ -113,13 +133,26 @@ fn incomplete_char_tail(bytes: &[u8]) -> usize {
     }
 }
 
-fn emit(bytes: &[u8], stream: Stream, partial: bool, ready: &mut Option<ReadyLine>) {
+fn emit(
+    bytes: &[u8],
+    stream: Stream,
+    partial: bool,
+    ready: &mut Option<ReadyLine>,
+    sink: Option<&OutputSink>,
+) {
     let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
     let text = String::from_utf8_lossy(bytes);
     if partial {
         tracing::info!(stream = stream.as_str(), partial = true, "{text}");
     } else {
         tracing::info!(stream = stream.as_str(), "{text}");
+    }
+    if let Some(sink) = sink {
+        (sink.0)(OutputLine {
+            stream,
+            text: &text,
+            partial,
+        });
     }
     if let Some(check) = ready {
         if check.pattern.is_match(&text) {
@@ -186,7 +219,7 @@ mod tests {
             pattern: Regex::new("^ready$").expect("a valid pattern"),
             tx,
         };
-        pump(input, Stream::Stdout, Some(ready), 64).await;
+        pump(input, Stream::Stdout, Some(ready), 64, None).await;
         assert_eq!(rx.recv().await, Some(()));
         // The pump ended and dropped its sender after the one report.
         assert_eq!(rx.recv().await, None);

@@ -83,7 +83,8 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
     ];
     for (pipe, stream) in pipes {
         if let Some(pipe) = pipe {
-            let reader = pump(pipe, stream, ready_line.clone(), cmd.max_line_len);
+            let sink = cmd.output.clone();
+            let reader = pump(pipe, stream, ready_line.clone(), cmd.max_line_len, sink);
             readers.spawn(reader.instrument(ctx.span().clone()));
         }
     }
@@ -94,6 +95,7 @@ pub(crate) async fn run(cmd: Command, ctx: Context) -> anyhow::Result<()> {
         program,
         pid,
         grace: cmd.grace_period,
+        stop_signal: cmd.stop_signal,
         child,
         group,
         readers,
@@ -113,6 +115,7 @@ struct Running {
     program: String,
     pid: u32,
     grace: Duration,
+    stop_signal: Sig,
     child: Child,
     group: ProcessGroup,
     readers: JoinSet<()>,
@@ -230,10 +233,12 @@ impl Running {
         }
     }
 
-    /// SIGTERM to the group, up to the grace period for the leader to exit, then SIGKILL.
+    /// The stop signal (SIGTERM unless set) to the group, up to the grace period for the
+    /// leader to exit, then SIGKILL.
     async fn stop(&mut self) -> io::Result<ExitStatus> {
-        tracing::info!(pid = self.pid, grace = ?self.grace, "stopping: SIGTERM to the process group");
-        self.group.signal(Sig::SIGTERM);
+        let signal = self.stop_signal;
+        tracing::info!(pid = self.pid, grace = ?self.grace, "stopping: {signal} to the process group");
+        self.group.signal(signal);
         match tokio::time::timeout(self.grace, self.child.wait()).await {
             Ok(status) => status,
             Err(_) => {

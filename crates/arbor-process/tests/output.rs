@@ -86,3 +86,41 @@ async fn a_flood_without_newlines_is_logged_in_bounded_pieces_and_what_follows_a
     expect(&mut events, entered("root.flood", NodeState::Healthy)).await;
     shutdown(&sup).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_gets_every_line_of_every_run_with_its_stream() {
+    use arbor_process::{OutputLine, Stream};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // A line of 10 bytes at a limit of 4 comes in three pieces; the exit restarts it.
+    let cmd = sh("echo out; echo err >&2; echo 0123456789; sleep 0.2; exit 1")
+        .max_line_len(4)
+        .on_output(move |line: OutputLine<'_>| {
+            let _ = tx.send((line.stream, line.text.to_owned(), line.partial));
+        });
+    let sup = supervisor_with(root_running("talker", cmd), fast_backoff());
+    let mut seen = Vec::new();
+    // Two runs' worth: five pieces each.
+    while seen.len() < 10 {
+        let line = tokio::time::timeout(DEADLINE, rx.recv())
+            .await
+            .expect("lines within the deadline")
+            .expect("the sink lives as long as the command");
+        seen.push(line);
+    }
+    let run = |from: usize| {
+        let mut run: Vec<_> = seen[from..from + 5].to_vec();
+        // The two pipes are read by two tasks: only each stream's own order is kept.
+        run.sort_by_key(|(stream, ..)| *stream == Stream::Stderr);
+        run
+    };
+    let want = vec![
+        (Stream::Stdout, "out".to_owned(), false),
+        (Stream::Stdout, "0123".to_owned(), true),
+        (Stream::Stdout, "4567".to_owned(), true),
+        (Stream::Stdout, "89".to_owned(), false),
+        (Stream::Stderr, "err".to_owned(), false),
+    ];
+    assert_eq!(run(0), want, "the first run");
+    assert_eq!(run(5), want, "the restarted run");
+    shutdown(&sup).await;
+}
