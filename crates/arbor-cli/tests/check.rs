@@ -34,7 +34,7 @@ fn the_example_is_a_valid_file_and_check_lists_its_programs() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("ok, 3 programs"), "{out}");
     assert!(
-        out.contains("root.worker (Permanent), after migrate (CompletedSuccessfully)"),
+        out.contains("  worker (permanent), after migrate (completed_successfully)"),
         "{out}"
     );
 }
@@ -94,7 +94,7 @@ fn every_bad_file_is_refused_with_file_line_column_and_a_hint() {
         (
             "unknown_dependency.toml",
             "[program.web]\ncommand = [\"sh\"]\ndepends_on = { wrker = \"healthy\" }\n[program.worker]\ncommand = [\"sh\"]\n",
-            ":3:16: error: program \"web\" depends on \"wrker\", which the file does not declare",
+            ":3:16: error: \"web\" depends on \"wrker\", which its group does not declare",
             &["hint: did you mean \"worker\"?"],
         ),
         (
