@@ -153,7 +153,7 @@ impl Target {
 }
 
 /// The example `arbor example` prints, checked by the tests.
-const EXAMPLE: &str = include_str!("example.toml");
+const EXAMPLE: &str = include_str!("../../../examples/arbor.toml");
 
 fn main() -> ExitCode {
     init_tracing();
@@ -292,7 +292,12 @@ fn print_tree(group: &plan::GroupPlan, depth: usize) {
                 let kind = if g.is_lifecycle() {
                     "lifecycle group".to_owned()
                 } else {
-                    format!("group, {:?}", g.strategy).to_lowercase()
+                    let strategy = match g.strategy {
+                        plan::Strategy::OneForOne => "one_for_one",
+                        plan::Strategy::OneForAll => "one_for_all",
+                        plan::Strategy::RestForOne => "rest_for_one",
+                    };
+                    format!("group, {strategy}")
                 };
                 println!("{indent}{name} ({kind}){after}");
                 print_tree(g, depth + 1);

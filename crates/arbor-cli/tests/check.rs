@@ -32,9 +32,9 @@ fn the_example_is_a_valid_file_and_check_lists_its_programs() {
     let path = file("example.toml", &example);
     let (code, out, err) = arbor(&["check", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("ok, 3 programs"), "{out}");
+    assert!(out.contains("ok, 6 programs"), "{out}");
     assert!(
-        out.contains("  worker (permanent), after migrate (completed_successfully)"),
+        out.contains("  jobs (group, one_for_all), after web (healthy)"),
         "{out}"
     );
 }

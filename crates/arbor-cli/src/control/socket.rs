@@ -2,7 +2,7 @@
 //! by a run that was killed is replaced, while a live one is never stolen.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use tokio::net::{UnixListener, UnixStream};
@@ -33,7 +33,13 @@ pub(crate) async fn bind(path: &Path) -> Result<UnixListener, BindError> {
         path: shown.clone(),
         source,
     };
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io_error(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is in the way",
+            )));
+        }
         match UnixStream::connect(path).await {
             Ok(_) => return Err(BindError::InUse { path: shown }),
             Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => {
