@@ -524,7 +524,8 @@ class Run:
             raise Failed(f"programs not below the supervisor: {strays[:5]}")
         early = {i: s for i, s in ((i, self.read_stamp(i)) for i in ids) if s != current[i]}
         if early:
-            self.note(f"{len(early)} programs restarted during the start (e.g. {next(iter(early))})")
+            example = next(iter(early))
+            self.note(f"{len(early)} programs restarted during the start (e.g. {example})")
             current.update({i: s for i, s in early.items() if s})
 
         # 2. Memory, 2 s after all started.
@@ -586,7 +587,9 @@ class Run:
         for fd in pidfds:
             os.close(fd)
         if left:
-            raise Failed(f"{len(left)} programs still running {STOP_TIMEOUT_S:.0f} s after the stop")
+            raise Failed(
+                f"{len(left)} programs still running {STOP_TIMEOUT_S:.0f} s after the stop"
+            )
         self.result("stop_wall_ms", ms(last - t0), "ms")
         if self.wait_exit(self.sup, STOP_TIMEOUT_S):
             self.result("stop_exit_ms", ms(time.time_ns() - t0), "ms")

@@ -10,8 +10,9 @@
 # Installs Debian's supervisor and s6 when supervisord or s6-svscan is missing, builds arbor in
 # release, then runs the driver for each supervisor one after the other (never two at once: the
 # machine has 2 cores). Writes $CARGO_TARGET_DIR/bench/cli-results.txt (default target/bench/)
-# and cli-table.md beside it. Other knobs: BUDGET_S (restart phase, per supervisor, default
-# 180), FLOOR_REPS, ARBOR_BIN, ARBOR_PROGRAM_TOML, ARBOR_TOP_TOML, S6_RUN=sh (see the driver).
+# and cli-table.md beside it; exits 1 if any column is missing or incomplete. Other knobs:
+# BUDGET_S (restart phase, per supervisor, default 180), FLOOR_REPS, ARBOR_BIN (a prebuilt arbor:
+# no cargo build then), ARBOR_PROGRAM_TOML, ARBOR_TOP_TOML, S6_RUN=sh (see the driver).
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -27,7 +28,9 @@ command -v supervisord >/dev/null || missing+=(supervisor)
 command -v s6-svscan >/dev/null || missing+=(s6)
 if ((${#missing[@]})); then
   echo "bench-cli: installing ${missing[*]}" >&2
-  apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"; }
+  apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  }
   if ! compgen -G '/var/lib/apt/lists/*_Packages' >/dev/null || ! apt_install; then
     apt-get update -qq && apt_install || echo "bench-cli: could not install ${missing[*]}" >&2
   fi
@@ -45,8 +48,10 @@ if [[ " $supervisors " == *" arbor "* ]]; then
 fi
 
 {
-  echo "# arbor bench-cli $(date -u +%FT%TZ) commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
-  echo "# machine: nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
+  echo "# arbor bench-cli $(date -u +%FT%TZ)" \
+    "commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)"
+  echo "# machine: nproc=$(nproc)" \
+    "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     "kernel=$(uname -r) load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
   echo "# supervisord $(supervisord --version 2>/dev/null || echo missing)," \
     "s6 $(dpkg-query -W -f '${Version}' s6 2>/dev/null || echo missing), $(python3 --version)"

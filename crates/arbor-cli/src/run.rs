@@ -116,7 +116,8 @@ async fn supervise(options: Options, plan: crate::plan::Plan) -> ExitCode {
             if report.into_result().is_ok() { ExitCode::SUCCESS } else { ExitCode::from(UNCLEAN) }
         }
     };
-    let _ = view.await;
+    // The view ends with the supervisor's events; after a kill it is not waited for long.
+    let _ = tokio::time::timeout(Duration::from_secs(2), view).await;
     let _ = std::fs::remove_file(&socket);
     code
 }
