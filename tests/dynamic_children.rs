@@ -155,3 +155,41 @@ async fn late_children_must_be_allowed_while_new() {
     assert!(status.root().notes["allow"].contains("NotNew"));
     sup.shutdown().await.into_result().unwrap();
 }
+
+/// A run that removes a child and starts one of the same name as soon as it sees the removal,
+/// over and over: the name is always free by the time the removal is published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_childs_name_is_free_when_its_removal_is_seen() {
+    const ROUNDS: usize = 5000;
+    let (done, mut result) = mpsc::unbounded_channel();
+    let sup = supervisor(move |ctx: Context| {
+        let done = done.clone();
+        async move {
+            ctx.allow_late_children()?;
+            ctx.signal(Signal::Healthy)?;
+            for round in 0..ROUNDS {
+                ctx.run("a", |ctx: Context| async move {
+                    ctx.signal(Signal::Healthy)?;
+                    ctx.cancelled().await;
+                    Ok(())
+                })
+                .map_err(|err| anyhow::anyhow!("round {round}: {err}"))?;
+                ctx.watch_child("a").until_state(NodeState::Healthy).await?;
+                let mut gone = ctx.watch_child("a");
+                ctx.remove_child("a").await?;
+                gone.until(|e| e.removed).await?;
+            }
+            let _ = done.send(());
+            ctx.cancelled().await;
+            Ok(())
+        }
+    });
+    let mut events = sup.events();
+    tokio::select! {
+        _ = result.recv() => {}
+        dead = expect(&mut events, entered("root", NodeState::Dead)) => {
+            panic!("a start after a seen removal was refused: {:?}", dead.error);
+        }
+    }
+    sup.shutdown().await.into_result().unwrap();
+}

@@ -72,6 +72,14 @@ impl App {
         });
     }
 
+    /// Shows a line of arbor's own among the programs' output (as the program `arbor`), so
+    /// that the live view shows it too instead of having it written over.
+    pub(crate) fn say(&self, text: &str) {
+        self.shared
+            .logs
+            .push(&Arc::from("arbor"), arbor_process::Stream::Stderr, text);
+    }
+
     /// Completes once the run is asked to end in at least `how`.
     pub(crate) async fn ending(&self, how: Ending) {
         let mut rx = self.ending.subscribe();
@@ -112,7 +120,7 @@ pub(crate) struct NodeView {
     pub(crate) state: String,
     /// Told to stop, not stopped yet.
     pub(crate) stopping: bool,
-    /// The running process, for a program.
+    /// For a program: the process of its current run, or of its last one once that ended.
     pub(crate) pid: Option<u32>,
     /// How long it has been in its state.
     pub(crate) in_state_ms: u64,

@@ -198,31 +198,29 @@ impl Checker<'_> {
             members,
         };
         if plan.is_lifecycle() {
-            self.lifecycle(dn, &level, &plan, &named);
+            self.lifecycle(dn, &level, &named);
         }
         plan
     }
 
     /// The rules of a task group (arbor-lifecycle), each reported at the key that breaks it.
-    fn lifecycle(&mut self, dn: &str, level: &Level<'_>, plan: &GroupPlan, named: &[Named<'_>]) {
+    fn lifecycle(&mut self, dn: &str, level: &Level<'_>, named: &[Named<'_>]) {
         const HINT: &str = "see \"Lifecycle groups\" in docs/cli.md";
         if dn == "root" {
-            for (_, _, program, _) in named {
+            for (_, name, program, _) in named {
                 if let Some(p) = program {
                     for span in lifecycle_keys(p) {
-                        let message =
-                            "hooks, sidecars and leaders belong to programs of a [group.NAME]"
-                                .to_owned();
+                        let message = format!(
+                            "root.{name}: hooks, sidecars and leaders belong to programs of a \
+                             [group.NAME]"
+                        );
                         self.error(span, message, Some("move the program into a group"));
                     }
                 }
             }
             return;
         }
-        if let Some(strategy) = level
-            .strategy
-            .filter(|s| *s.get_ref() != Strategy::OneForOne)
-        {
+        if let Some(strategy) = level.strategy {
             let message = format!(
                 "{dn} has lifecycle hooks, so each task restarts alone: it takes no strategy"
             );
@@ -297,7 +295,6 @@ impl Checker<'_> {
                 Some("a program without `hook` is a main task"),
             );
         }
-        let _ = plan;
     }
 
     fn program(&mut self, name: &str, program: &Program) -> ProgramPlan {

@@ -70,16 +70,19 @@ impl LogHub {
         let _ = self.new.send(line);
     }
 
-    /// The last `n` lines kept for `dn`, oldest first.
+    /// The last `n` lines kept for `dn` and the programs below it (for a group), oldest
+    /// first.
     pub(crate) fn tail(&self, dn: &str, n: usize) -> Vec<Arc<Line>> {
+        let below = format!("{dn}.");
         let kept = self.kept.lock();
-        kept.get(dn).map_or_else(Vec::new, |lines| {
-            lines
-                .iter()
-                .skip(lines.len().saturating_sub(n))
-                .cloned()
-                .collect()
-        })
+        let mut lines: Vec<Arc<Line>> = kept
+            .iter()
+            .filter(|(program, _)| &***program == dn || program.starts_with(&below))
+            .flat_map(|(_, lines)| lines.iter().skip(lines.len().saturating_sub(n)).cloned())
+            .collect();
+        // Stable: a program's own lines keep their order among equal times.
+        lines.sort_by_key(|line| line.at_ms);
+        lines.split_off(lines.len().saturating_sub(n))
     }
 
     /// Every line from now on, of every program.
@@ -107,6 +110,15 @@ mod tests {
         assert_eq!(texts("root.a", 1), ["3"]);
         assert_eq!(texts("root.b", 10), ["x"]);
         assert!(texts("root.c", 10).is_empty());
+        // A group's tail is its programs' lines together (those of one millisecond in any
+        // order between programs, each program's in its own order).
+        let mut group = texts("root", 10);
+        assert_eq!(
+            group.iter().filter(|t| *t != "x").collect::<Vec<_>>(),
+            ["2", "3"]
+        );
+        group.sort();
+        assert_eq!(group, ["2", "3", "x"]);
     }
 
     #[tokio::test]

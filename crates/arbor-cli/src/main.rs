@@ -137,7 +137,12 @@ enum Command {
 #[derive(Debug, Args)]
 struct Target {
     /// The file the run was started with; its socket is beside it.
-    #[arg(short = 'f', long, default_value = "arbor.toml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        value_name = "FILE",
+        default_value = "arbor.toml"
+    )]
     file: PathBuf,
     /// The control socket, if the run was given `--socket`.
     #[arg(long)]
@@ -218,7 +223,11 @@ fn init_tracing() {
     // The processor's line for each death repeats what the views show.
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARBOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,arbor::processor=off"))
-        .add_directive("arbor_process::output=off".parse().expect("a valid directive"));
+        .add_directive(
+            "arbor_process::output=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -12,15 +12,16 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use arbor::{Event, NodeState};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::app::App;
+use crate::logs::Line;
 
-/// Prints state changes and output until the supervisor's event stream ends.
-pub(crate) async fn run(app: Arc<App>) {
+/// Prints state changes and output until the supervisor's event stream ends; `lines` was
+/// subscribed before the tree started.
+pub(crate) async fn run(app: Arc<App>, mut lines: broadcast::Receiver<Arc<Line>>) {
     let colour = colour_wanted();
     let mut events = app.sup.events();
-    let mut lines = app.shared.logs.follow();
     let mut out = Printer {
         colour,
         width: name_width(&app),

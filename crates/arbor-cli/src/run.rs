@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor::NodeState;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::app::{App, Ending};
@@ -79,6 +80,8 @@ async fn supervise(options: Options, plan: crate::plan::Plan) -> ExitCode {
         None => None,
     };
     let shared = Shared::new(LogHub::new(options.log_lines));
+    // Before anything starts, so that the plain view misses no line.
+    let lines = shared.logs.follow();
     let root = Level::new(
         "root".to_owned(),
         Arc::new(plan.root.clone()),
@@ -95,6 +98,9 @@ async fn supervise(options: Options, plan: crate::plan::Plan) -> ExitCode {
             return ExitCode::from(UNCLEAN);
         }
     };
+    // A watch starts from the node's state when it is made: a death of the root is never
+    // missed, however soon it comes.
+    let mut root = sup.watch("root");
     let app = App::new(sup, shared, options.file.clone(), plan);
     tokio::spawn(control::server::serve(listener, app.clone()));
     if let Some(server) = metrics {
@@ -104,37 +110,52 @@ async fn supervise(options: Options, plan: crate::plan::Plan) -> ExitCode {
         eprintln!("arbor: cannot handle signals: {err}");
     }
     let view = if options.plain || !crate::tui::available() {
-        tokio::spawn(crate::plain::run(app.clone()))
+        tokio::spawn(crate::plain::run(app.clone(), lines))
     } else {
+        drop(lines); // the live view fills in what it missed from the buffer
         tokio::spawn(crate::tui::run(app.clone()))
     };
 
-    let code = tokio::select! {
+    let (code, message) = tokio::select! {
         () = app.ending(Ending::InOrder) => stop(&app).await,
-        report = app.sup.wait() => {
-            eprintln!("arbor: the tree ended by itself");
-            if report.into_result().is_ok() { ExitCode::SUCCESS } else { ExitCode::from(UNCLEAN) }
+        // The root fails only when its own intensity (or a program's at the top level) is
+        // exceeded: OTP's top supervisor giving up. The run ends, as the node would.
+        Ok(dead) = root.until_state(NodeState::Dead) => {
+            let error = dead.error.as_deref().unwrap_or("no error").to_owned();
+            app.request_shutdown();
+            let (_, message) = stop(&app).await;
+            let message = message.map_or_else(String::new, |m| format!("\n{m}"));
+            (ExitCode::from(UNCLEAN), Some(format!("arbor: the tree failed, so everything was stopped: {error}{message}")))
         }
+        report = app.sup.wait() => match report.into_result() {
+            Ok(()) => (ExitCode::SUCCESS, Some("arbor: the tree ended by itself".to_owned())),
+            Err(err) => (ExitCode::from(UNCLEAN), Some(format!("arbor: the tree ended by itself: {err}"))),
+        },
     };
     // The view ends with the supervisor's events; after a kill it is not waited for long.
+    // Messages come after it, so that the live view's screen does not swallow them.
     let _ = tokio::time::timeout(Duration::from_secs(2), view).await;
     let _ = std::fs::remove_file(&socket);
+    if let Some(message) = message {
+        eprintln!("{message}");
+    }
     code
 }
 
-/// Stops the tree in order; a second request meanwhile kills everything at once.
-async fn stop(app: &Arc<App>) -> ExitCode {
+/// Stops the tree in order; a second request meanwhile kills everything at once. Returns the
+/// exit code, and a message for the user if it did not go well.
+async fn stop(app: &Arc<App>) -> (ExitCode, Option<String>) {
     tokio::select! {
         report = app.sup.shutdown() => match report.into_result() {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(err) => {
-                eprintln!("arbor: not every program stopped cleanly: {err}");
-                ExitCode::from(UNCLEAN)
-            }
+            Ok(()) => (ExitCode::SUCCESS, None),
+            Err(err) => (
+                ExitCode::from(UNCLEAN),
+                Some(format!("arbor: not every program stopped cleanly: {err}")),
+            ),
         },
         () = app.ending(Ending::AtOnce) => {
             kill_all(app).await;
-            ExitCode::from(KILLED)
+            (ExitCode::from(KILLED), Some("arbor: stopped at once: every program was killed".to_owned()))
         }
     }
 }
@@ -142,7 +163,13 @@ async fn stop(app: &Arc<App>) -> ExitCode {
 /// SIGKILLs every program's process group (each program leads its own).
 async fn kill_all(app: &App) {
     for node in app.nodes().await {
-        if let Some(pid) = node.pid.and_then(|p| i32::try_from(p).ok()) {
+        // Only a run under way has a process; an ended one's pid may belong to another now.
+        let running = matches!(node.state.as_str(), "New" | "Healthy");
+        if let Some(pid) = node
+            .pid
+            .filter(|_| running)
+            .and_then(|p| i32::try_from(p).ok())
+        {
             let _ = nix::sys::signal::killpg(
                 nix::unistd::Pid::from_raw(pid),
                 nix::sys::signal::Signal::SIGKILL,
@@ -162,12 +189,17 @@ fn watch_signals(app: Arc<App>) -> std::io::Result<()> {
                 _ = interrupt.recv() => app.request_stop(),
                 _ = terminate.recv() => app.request_stop(),
                 _ = hangup.recv() => match app.reload() {
+                    Ok(changes) if changes.is_empty() => app.say("reload (SIGHUP): nothing changed"),
                     Ok(changes) => {
                         for (dn, how) in changes {
-                            eprintln!("arbor: reload: {how} {}", crate::plain::short(&dn));
+                            app.say(&format!("reload (SIGHUP): {how} {}", crate::plain::short(&dn)));
                         }
                     }
-                    Err(err) => eprintln!("{err}"),
+                    Err(err) => {
+                        for line in err.lines() {
+                            app.say(line);
+                        }
+                    }
                 },
             }
         }

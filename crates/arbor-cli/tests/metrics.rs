@@ -55,7 +55,8 @@ async fn metrics_and_status_are_served_on_loopback() {
 
     // The flaky program's failures are counted under its DN.
     let page = eventually(|| {
-        get(port, "/metrics").filter(|page| page.contains(r#"arbor_failures_total{dn="root.flaky"}"#))
+        get(port, "/metrics")
+            .filter(|page| page.contains(r#"arbor_failures_total{dn="root.flaky"}"#))
     })
     .await;
     let status = get(port, "/status").unwrap_or_default();

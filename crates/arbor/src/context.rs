@@ -457,7 +457,9 @@ impl Context {
     /// Takes this run's child `name` out of the tree (OTP's `terminate_child`, then
     /// `delete_child`): it is told to stop, with its subtree, and leaves the tree once it has
     /// (an event with [`removed`](crate::Event::removed)); its name is then free again.
-    /// Returns once the tree has taken the order, not once the child is gone.
+    /// Returns once the tree has taken the order, not once the child is gone; by the time its
+    /// removal is published (an [`Event`](crate::Event) with `removed`), its name is free, so
+    /// a run that waits for that event may start a new child of the same name at once.
     ///
     /// # Errors
     ///

@@ -956,13 +956,14 @@ impl Processor {
             .flatten();
         let node = self.tree.get(id);
         let (parent, dn) = (node.parent, node.dn().clone());
-        let (counts, events) = (&mut self.counts, &self.events);
-        self.tree
-            .remove(id, |node| Self::removed(counts, events, node));
-        // Its name is free again in its parent's run (context invariant 1 allows this).
+        // Its name is free again in its parent's run (context invariant 1 allows this), before
+        // the removal is published: whoever waits for it may start a child of that name at once.
         if let Some(parent) = parent {
             self.tree.get(parent).ctx.forget_child(&dn);
         }
+        let (counts, events) = (&mut self.counts, &self.events);
+        self.tree
+            .remove(id, |node| Self::removed(counts, events, node));
         // A member held for the removed one now waits for one member fewer.
         if let Some(member) = next {
             self.release_next(member);

@@ -71,7 +71,12 @@ pub(crate) async fn send(socket: &Path, request: Request, json: bool) -> ExitCod
 fn print(request: &Request, reply: &Reply, json: bool) {
     let mut out = std::io::stdout().lock();
     if let Some(line) = &reply.line {
-        let _ = writeln!(out, "{}", line.text);
+        // A group's logs are its programs': each line says whose.
+        if reply.dn.as_deref().is_some_and(|dn| dn != line.dn) {
+            let _ = writeln!(out, "{} | {}", crate::plain::short(&line.dn), line.text);
+        } else {
+            let _ = writeln!(out, "{}", line.text);
+        }
         let _ = out.flush();
         return;
     }

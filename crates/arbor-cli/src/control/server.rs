@@ -28,6 +28,17 @@ pub(crate) async fn serve(listener: UnixListener, app: Arc<App>) {
                     peer_uid = cred.uid(),
                     "control socket: refused another user"
                 );
+                // The request is read first, so that the client gets the refusal whatever it
+                // does first, and nothing of it is obeyed.
+                let refusal = Reply::error(format!(
+                    "refused: this arbor takes orders from its own user (uid {uid}) only"
+                ));
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut line = String::new();
+                    let _ = BufReader::new(read).read_line(&mut line).await;
+                    let _ = send(&mut write, &refusal).await;
+                });
                 continue;
             }
             Err(err) => {
@@ -130,11 +141,15 @@ async fn logs(
             return;
         }
     };
-    // Subscribed before the tail is taken, so no line falls between the two.
+    // Subscribed before the tail is taken, so no line falls between the two. A group's logs
+    // are its programs' together.
     let mut new = app.shared.logs.follow();
     let tail = app.shared.logs.tail(&dn, lines);
+    let below = format!("{dn}.");
+    let ours = |line_dn: &str| line_dn == dn || line_dn.starts_with(&below);
     for line in &tail {
         let reply = Reply {
+            dn: Some(dn.clone()),
             line: Some(LineView::from(line.as_ref())),
             ..Reply::ok()
         };
@@ -158,10 +173,11 @@ async fn logs(
                 }
                 skipping = false;
             }
-            if *line.dn != *dn {
+            if !ours(&line.dn) {
                 continue;
             }
             let reply = Reply {
+                dn: Some(dn.clone()),
                 line: Some(LineView::from(line.as_ref())),
                 ..Reply::ok()
             };

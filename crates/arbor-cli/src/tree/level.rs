@@ -194,9 +194,8 @@ struct Waiting {
 
 impl Runnable for Waiting {
     fn run(&self, ctx: Context) -> RunFuture {
-        if self.depends_on.is_empty() {
-            return self.inner.run(ctx);
-        }
+        // Marked started even with no dependencies of its own: a sibling may wait for it to
+        // have `started`.
         let (parent, shared, deps) = (
             self.parent.clone(),
             self.shared.clone(),
@@ -283,10 +282,12 @@ async fn apply(
     Ok(())
 }
 
-/// Takes the member `name` out of the tree and waits until it is gone.
+/// Takes the member `name` out of the tree and waits until it is gone and its name is free
+/// again, so that a member of that name can be started at once.
 async fn remove(ctx: &Context, name: &str) {
     let mut gone = ctx.watch_child(name);
     if ctx.remove_child(name).await.is_ok() {
+        // Once the removal is published the name is free: a replacement may start at once.
         let _ = gone.until(|e| e.removed).await;
     }
 }
