@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Runs every check and test of the workspace, as CI does, on a fresh Debian machine with Rust.
 #
-# First installs, with apt-get and only when missing, the two things the tests need outside Rust:
+# First installs, with apt-get and only when missing, what the tests need outside Rust:
 #   - etcd-server: arbor-etcd's tests run against real etcd servers (one member and a cluster);
 #   - protobuf-compiler and libprotobuf-dev: the etcd-client crate under arbor-etcd compiles
 #     etcd's .proto files in its build script, which needs protoc and protobuf's well-known types
-#     (google/protobuf/*.proto, shipped in libprotobuf-dev, not in protobuf-compiler).
+#     (google/protobuf/*.proto, shipped in libprotobuf-dev, not in protobuf-compiler);
+#   - tmux: the `arbor` command's live view is tested in a real terminal, driven through tmux.
 # Then fmt, clippy, docs, and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ fi
 if [ ! -e /usr/include/google/protobuf/descriptor.proto ]; then
   need+=(libprotobuf-dev)
   why+=("libprotobuf-dev: protobuf's well-known types (google/protobuf/descriptor.proto) for protoc")
+fi
+if ! command -v tmux >/dev/null 2>&1; then
+  need+=(tmux)
+  why+=("tmux: a real terminal for the arbor command's live-view test")
 fi
 if ((${#need[@]})); then
   echo "== installing with apt-get: ${need[*]}"
