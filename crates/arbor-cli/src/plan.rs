@@ -72,11 +72,11 @@ pub(crate) struct BackoffPlan {
 }
 
 impl Default for BackoffPlan {
-    /// At once for a program that ran a while and then died (1 ms), growing for one that keeps
+    /// At once for a program that ran a while and then died (0.1 ms), growing for one that keeps
     /// dying within a second of starting, up to 30 s.
     fn default() -> Self {
         BackoffPlan {
-            initial: Duration::from_millis(1),
+            initial: Duration::from_micros(100),
             max: Duration::from_secs(30),
             multiplier: 2.0,
             reset_after: Duration::from_secs(1),

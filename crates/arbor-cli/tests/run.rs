@@ -577,3 +577,45 @@ command = ["sh", "-c", "sleep 0.05; exit 3"]
     assert!(!steady.is_empty(), "{}", run.report());
     wait_gone(&steady, &run.report()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_dependents_before_what_they_depend_on() {
+    let dir = Dir::new("run-stop-order");
+    let stops = dir.show("stops");
+    // Each writes its name when its stop signal comes, and takes a moment to stop: a program
+    // told too early would write before the one that depends on it.
+    let program = |name: &str, deps: &str| {
+        format!(
+            "[program.{name}]\ncommand = [\"sh\", \"-c\", \"trap 'echo {name} >> {stops}; sleep 0.2; exit 0' TERM; echo up; while true; do sleep 0.05; done\"]\nready = {{ line = \"^up$\" }}\ndepends_on = {{ {deps} }}\n"
+        )
+    };
+    let file = dir.write(
+        "arbor.toml",
+        &[
+            program("db", ""),
+            program("cache", ""),
+            program("api", "db = \"healthy\", cache = \"healthy\""),
+            program("web", "api = \"healthy\""),
+        ]
+        .join("\n"),
+    );
+    let mut run = Run::start(&dir, &file);
+    let up = run
+        .wait_status("all four up", |s| {
+            ["db", "cache", "api", "web"]
+                .iter()
+                .all(|n| s.is(n, "Healthy"))
+        })
+        .await;
+    run.signal(Signal::SIGINT);
+    let code = run.wait_exit().await;
+    assert_eq!(code, 0, "{}", run.report());
+    let order = dir.lines("stops");
+    // web, then api, then db and cache together (in either order): reverse start layers.
+    assert_eq!(order.len(), 4, "{order:?}\n{}", run.report());
+    assert_eq!(&order[..2], ["web", "api"], "{order:?}");
+    let mut last: Vec<&str> = order[2..].iter().map(String::as_str).collect();
+    last.sort_unstable();
+    assert_eq!(last, ["cache", "db"], "{order:?}");
+    wait_gone(&up.pids(), &run.report()).await;
+}
