@@ -21,6 +21,12 @@
 //! - **Idle** ([`idle`]): the CPU time the whole process uses while a 32,767-node tree idles.
 //! - **Floor** ([`floor`]): what the same hops cost in bare tokio, without arbor: the lower
 //!   bound for restart latency.
+//! - **Tree floor** ([`tree_floor`]): the spawn benchmark's tree from bare tokio tasks, each
+//!   reporting to one central task: the least a tree on tokio costs per node.
+//! - **Storm** ([`storm`]): N leaves under one parent die at once; the time until all run
+//!   again, the restart latency of an unrelated group meanwhile, and the event stream's
+//!   throughput and memory during it.
+//! - **Status** ([`status`]): the snapshot and JSON of a big tree, and `counts` beside it.
 //! - **Soak** ([`soak`]): 10^6 restarts of a leaf, of a 100-member group and of a parent of
 //!   100 children, with the process's RSS sampled every 10^5: it should stay flat.
 //!
@@ -39,4 +45,7 @@ pub mod restart;
 pub mod runtime;
 pub mod soak;
 pub mod spawn;
+pub mod status;
+pub mod storm;
 pub mod tree;
+pub mod tree_floor;

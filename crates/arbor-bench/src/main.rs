@@ -5,13 +5,16 @@
 //!
 //! ```text
 //! --runtime multi|current|both   runtimes to measure on (default both)
-//! --tests spawn,restart,idle     what to measure (default all three; floor, soak and engine also accepted)
+//! --tests spawn,restart,idle     what to measure (default all three; floor, treefloor, storm,
+//!                                status, soak and engine also accepted)
 //! --floor                        also measure the bare-tokio floor under restart latency
 //! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
 //! --reps 200                     restart repetitions (default 200)
 //! --big 14                       depth of the healthy subtree beside the restart group
 //! --idle-secs 10                 idle window (default 10)
 //! --idle-depth 14                depth of the idle tree (default 14: 32,767 nodes)
+//! --storm-sizes 100,1000,10000,100000  leaves of each restart storm (tests storm)
+//! --status-depths 14,19          tree depths for the status benchmark (tests status)
 //! --soak-restarts 1000000        restarts per soak shape (default 10^6; tests soak, not default)
 //! --soak-every 100000            RSS sample interval (default a tenth of --soak-restarts)
 //! --soak-shapes leaf,group,parent  soak shapes (default all three)
@@ -36,7 +39,7 @@ use anyhow::{bail, Context as _};
 use arbor_bench::report::{Line, Metric};
 use arbor_bench::runtime::RuntimeKind;
 use arbor_bench::soak::{self, Shape};
-use arbor_bench::{floor, idle, restart, spawn};
+use arbor_bench::{floor, idle, restart, spawn, status, storm, tree_floor};
 
 /// One measurement, run in a process of its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +71,18 @@ enum Job {
     Engine {
         reps: usize,
     },
+    /// The same tree from bare tokio tasks.
+    TreeFloor {
+        depth: u32,
+    },
+    /// N leaves die at once.
+    Storm {
+        leaves: usize,
+    },
+    /// The status of a big tree.
+    Status {
+        depth: u32,
+    },
 }
 
 impl Job {
@@ -89,6 +104,9 @@ impl Job {
                 every,
             } => vec!["soak".into(), shape.name().into(), s(&restarts), s(&every)],
             Job::Engine { reps } => vec!["engine".into(), s(&reps)],
+            Job::TreeFloor { depth } => vec!["tree_floor".into(), s(&depth)],
+            Job::Storm { leaves } => vec!["storm".into(), s(&leaves)],
+            Job::Status { depth } => vec!["status".into(), s(&depth)],
         }
     }
 
@@ -132,6 +150,15 @@ impl Job {
             Some("engine") => Job::Engine {
                 reps: usize::try_from(num(1)?)?,
             },
+            Some("tree_floor") => Job::TreeFloor {
+                depth: u32::try_from(num(1)?)?,
+            },
+            Some("storm") => Job::Storm {
+                leaves: usize::try_from(num(1)?)?,
+            },
+            Some("status") => Job::Status {
+                depth: u32::try_from(num(1)?)?,
+            },
             _ => bail!("unknown job {args:?}"),
         })
     }
@@ -156,6 +183,9 @@ impl Job {
                 every,
             } => soak::measure(shape, restarts, every).await,
             Job::Engine { reps } => arbor_bench::engine::measure(reps).await,
+            Job::TreeFloor { depth } => tree_floor::measure(depth).await,
+            Job::Storm { leaves } => storm::measure(leaves).await,
+            Job::Status { depth } => status::measure(depth).await,
         }
     }
 }
@@ -166,9 +196,10 @@ struct Options {
     jobs: Vec<Job>,
 }
 
-const USAGE: &str =
-    "usage: arbor-bench [--runtime multi|current|both] [--tests spawn,restart,idle,floor,soak,engine] \
+const USAGE: &str = "usage: arbor-bench [--runtime multi|current|both] \
+[--tests spawn,restart,idle,floor,treefloor,storm,status,soak,engine] \
 [--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14] \
+[--storm-sizes 100,1000,10000,100000] [--status-depths 14,19] \
 [--soak-restarts 1000000] [--soak-every 100000] [--soak-shapes leaf,group,parent]";
 
 fn parse_options(args: &[String]) -> anyhow::Result<Options> {
@@ -178,6 +209,8 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
     let (mut reps, mut big, mut idle_secs, mut idle_depth) = (200, 14, 10, 14);
     let (mut soak_restarts, mut soak_every) = (1_000_000u64, None);
     let mut soak_shapes = Shape::ALL.to_vec();
+    let mut storm_sizes: Vec<usize> = vec![100, 1000, 10_000, 100_000];
+    let mut status_depths: Vec<u32> = vec![14, 19];
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if flag == "--floor" {
@@ -215,6 +248,18 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--soak-every" => {
                 soak_every = Some(value.parse().context("--soak-every takes a number")?)
             }
+            "--storm-sizes" => {
+                storm_sizes = list()
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .context("--storm-sizes takes numbers")?
+            }
+            "--status-depths" => {
+                status_depths = list()
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()
+                    .context("--status-depths takes numbers")?
+            }
             "--soak-shapes" => {
                 soak_shapes = list().map(str::parse).collect::<Result<_, _>>()?;
             }
@@ -238,6 +283,9 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             }),
             "floor" => jobs.push(Job::Floor { reps }),
             "engine" => jobs.push(Job::Engine { reps }),
+            "treefloor" => jobs.extend(depths.iter().map(|&depth| Job::TreeFloor { depth })),
+            "storm" => jobs.extend(storm_sizes.iter().map(|&leaves| Job::Storm { leaves })),
+            "status" => jobs.extend(status_depths.iter().map(|&depth| Job::Status { depth })),
             "soak" => {
                 let every = soak_every.unwrap_or(soak_restarts / 10).max(1);
                 jobs.extend(soak_shapes.iter().map(|&shape| Job::Soak {
@@ -247,7 +295,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 }));
             }
             other => {
-                bail!("unknown test {other}: expected spawn, restart, idle, floor, soak or engine")
+                bail!("unknown test {other}: expected spawn, restart, idle, floor, treefloor, storm, status, soak or engine")
             }
         }
     }

@@ -102,6 +102,22 @@ impl Scenario {
     ///
     /// When the supervisor cannot start or the tree does not come up within a minute.
     pub async fn start(big: Option<u32>) -> anyhow::Result<Scenario> {
+        let big = big.map(BinaryTree::new);
+        let scenario = Scenario::start_beside(big.as_ref().map(BinaryTree::runnable)).await?;
+        if let Some(big) = big {
+            big.all_healthy(LIMIT).await?;
+        }
+        Ok(scenario)
+    }
+
+    /// Starts the tree with `beside`, if given, as the root's child `big` next to the group,
+    /// and waits until a and b have been entered (not until `beside` is up: that is the
+    /// caller's to wait for).
+    ///
+    /// # Errors
+    ///
+    /// When the supervisor cannot start or a and b are not entered within a minute.
+    pub async fn start_beside(beside: Option<Arc<dyn Runnable>>) -> anyhow::Result<Scenario> {
         let (entered_tx, entered) = mpsc::unbounded_channel();
         let (died_tx, died) = mpsc::unbounded_channel();
         let probe = Arc::new(Probe {
@@ -109,7 +125,6 @@ impl Scenario {
             died: died_tx,
             kill: Notify::new(),
         });
-        let big = big.map(BinaryTree::new);
         let root = Root {
             a: Arc::new(Member {
                 who: Who::A,
@@ -119,7 +134,7 @@ impl Scenario {
                 who: Who::B,
                 probe: probe.clone(),
             }),
-            big: big.as_ref().map(BinaryTree::runnable),
+            big: beside,
         };
         let sup = Supervisor::builder().backoff(tiny_backoff()).spawn(root)?;
         let mut scenario = Scenario {
@@ -129,10 +144,12 @@ impl Scenario {
             died,
         };
         scenario.both_entered().await?;
-        if let Some(big) = big {
-            big.all_healthy(LIMIT).await?;
-        }
         Ok(scenario)
+    }
+
+    /// The supervisor, for figures of the whole tree (events, status).
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.sup
     }
 
     /// Kills b and waits until a and b have both been entered again.
