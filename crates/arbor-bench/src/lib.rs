@@ -26,6 +26,7 @@
 //! - **Storm** ([`storm`]): N leaves under one parent die at once; the time until all run
 //!   again, the restart latency of an unrelated group meanwhile, and the event stream's
 //!   throughput and memory during it.
+//! - **Layers** ([`layers`]): a watch's wake-up and a task lifecycle's stage change.
 //! - **Status** ([`status`]): the snapshot and JSON of a big tree, and `counts` beside it.
 //! - **Soak** ([`soak`]): 10^6 restarts of a leaf, of a 100-member group and of a parent of
 //!   100 children, with the process's RSS sampled every 10^5: it should stay flat.
@@ -38,6 +39,7 @@ pub mod dataset;
 pub mod engine;
 pub mod floor;
 pub mod idle;
+pub mod layers;
 pub mod percentile;
 pub mod procstat;
 pub mod report;

@@ -6,7 +6,7 @@
 //! ```text
 //! --runtime multi|current|both   runtimes to measure on (default both)
 //! --tests spawn,restart,idle     what to measure (default all three; floor, treefloor, storm,
-//!                                status, soak and engine also accepted)
+//!                                status, layers, soak and engine also accepted)
 //! --floor                        also measure the bare-tokio floor under restart latency
 //! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
 //! --reps 200                     restart repetitions (default 200)
@@ -83,6 +83,10 @@ enum Job {
     Status {
         depth: u32,
     },
+    /// The layers' hot paths: a watch's wake-up, a lifecycle stage change.
+    Layers {
+        reps: usize,
+    },
 }
 
 impl Job {
@@ -107,6 +111,7 @@ impl Job {
             Job::TreeFloor { depth } => vec!["tree_floor".into(), s(&depth)],
             Job::Storm { leaves } => vec!["storm".into(), s(&leaves)],
             Job::Status { depth } => vec!["status".into(), s(&depth)],
+            Job::Layers { reps } => vec!["layers".into(), s(&reps)],
         }
     }
 
@@ -159,6 +164,9 @@ impl Job {
             Some("status") => Job::Status {
                 depth: u32::try_from(num(1)?)?,
             },
+            Some("layers") => Job::Layers {
+                reps: usize::try_from(num(1)?)?,
+            },
             _ => bail!("unknown job {args:?}"),
         })
     }
@@ -186,6 +194,7 @@ impl Job {
             Job::TreeFloor { depth } => tree_floor::measure(depth).await,
             Job::Storm { leaves } => storm::measure(leaves).await,
             Job::Status { depth } => status::measure(depth).await,
+            Job::Layers { reps } => arbor_bench::layers::measure(reps).await,
         }
     }
 }
@@ -197,7 +206,7 @@ struct Options {
 }
 
 const USAGE: &str = "usage: arbor-bench [--runtime multi|current|both] \
-[--tests spawn,restart,idle,floor,treefloor,storm,status,soak,engine] \
+[--tests spawn,restart,idle,floor,treefloor,storm,status,layers,soak,engine] \
 [--floor] [--depths 10,14,17,19] [--reps 200] [--big 14] [--idle-secs 10] [--idle-depth 14] \
 [--storm-sizes 100,1000,10000,100000] [--status-depths 14,19] \
 [--soak-restarts 1000000] [--soak-every 100000] [--soak-shapes leaf,group,parent]";
@@ -286,6 +295,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "treefloor" => jobs.extend(depths.iter().map(|&depth| Job::TreeFloor { depth })),
             "storm" => jobs.extend(storm_sizes.iter().map(|&leaves| Job::Storm { leaves })),
             "status" => jobs.extend(status_depths.iter().map(|&depth| Job::Status { depth })),
+            "layers" => jobs.push(Job::Layers { reps }),
             "soak" => {
                 let every = soak_every.unwrap_or(soak_restarts / 10).max(1);
                 jobs.extend(soak_shapes.iter().map(|&shape| Job::Soak {
@@ -295,7 +305,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
                 }));
             }
             other => {
-                bail!("unknown test {other}: expected spawn, restart, idle, floor, treefloor, storm, status, soak or engine")
+                bail!("unknown test {other}: expected spawn, restart, idle, floor, treefloor, storm, status, layers, soak or engine")
             }
         }
     }
