@@ -7,6 +7,12 @@
 #   ARBOR_ERLANG_ANCHOR=/path/to/erlang/run.sh scripts/bench.sh   # and Erlang/OTP, same machine
 #   scripts/bench.sh --depths 10,14 --reps 50 --idle-secs 2       # options go to arbor-bench
 #   ARBOR_BENCH_RUNS=3 scripts/bench.sh    # the harness three times over (the anchor once)
+#   ARBOR_STORM=0 scripts/bench.sh         # without the restart storm (on by default)
+#
+# The restart storm (arbor-bench --tests storm, sizes ARBOR_STORM_SIZES, default
+# "100,1000,10000,100000") runs once after the harness; with ARBOR_ERLANG_ANCHOR set, Erlang/OTP's
+# storm (scripts/storm-erlang.sh, sizes ERLANG_STORM_SIZES, default "100 1000 10000": OTP's
+# supervisor takes minutes at 100,000) runs beside it, and the plot gets docs/benchmarks-storm.png.
 #
 # Writes $CARGO_TARGET_DIR/bench/results.txt (default target/bench/), table.md beside it, and
 # docs/benchmarks-startup.png. The Erlang anchor is any script that prints the anchors'
@@ -34,9 +40,16 @@ cargo build --release -q -p arbor-bench --bins
   for ((run = 1; run <= ${ARBOR_BENCH_RUNS:-1}; run++)); do
     "$target/release/arbor-bench" "${args[@]}"
   done
+  if [ "${ARBOR_STORM:-1}" != 0 ]; then
+    "$target/release/arbor-bench" --tests storm --storm-sizes "${ARBOR_STORM_SIZES:-100,1000,10000,100000}"
+  fi
   if [ -n "${ARBOR_ERLANG_ANCHOR:-}" ]; then
     echo "# label peer=otp_local: Erlang/OTP, this run"
     DEPTHS=${ERLANG_DEPTHS:-10 14 17 19} "$ARBOR_ERLANG_ANCHOR" | sed 's/^RESULT /RESULT peer=otp_local /'
+    if [ "${ARBOR_STORM:-1}" != 0 ]; then
+      STORM_SIZES=${ERLANG_STORM_SIZES:-100 1000 10000} STORM_REPS=${ERLANG_STORM_REPS:-3} \
+        "$repo/scripts/storm-erlang.sh" | sed 's/^RESULT /RESULT peer=otp_local /'
+    fi
   fi
 } | tee "$results"
 
@@ -44,4 +57,4 @@ vs=()
 [ -n "${ARBOR_ERLANG_ANCHOR:-}" ] && vs=(--vs "Erlang/OTP, this run")
 "$target/release/table" "${vs[@]}" "$results" docs/benchmarks-peers.txt >"$out/table.md"
 "$target/release/plot" docs/benchmarks-startup.png "$results" docs/benchmarks-peers.txt
-echo "wrote $results, $out/table.md and docs/benchmarks-startup.png"
+echo "wrote $results, $out/table.md, docs/benchmarks-startup.png and (with storm figures) docs/benchmarks-storm.png"
