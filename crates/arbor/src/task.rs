@@ -30,16 +30,22 @@ pub(crate) fn spawn(
     gate: Option<oneshot::Receiver<Go>>,
 ) {
     let task = if delay.is_zero() {
-        let fut = CatchUnwind::start(&*runnable, ctx.clone());
-        ctx.link().spawn(InSpan {
-            ctx: ctx.clone(),
-            fut: Some(Report(fut)),
-        })
+        match CatchUnwind::start(&*runnable, ctx.clone()) {
+            Ok(fut) => ctx.link().spawn(InSpan {
+                ctx: ctx.clone(),
+                fut: Report(fut),
+            }),
+            // `run` itself panicked: the run's end is still reported from a task of its own.
+            Err(message) => ctx.link().spawn(InSpan {
+                ctx: ctx.clone(),
+                fut: StartPanicked(Some(message)),
+            }),
+        }
     } else {
-        let fut: Delayed = Box::pin(after_backoff(ctx.clone(), runnable, delay, gate));
+        let fut = Box::pin(after_backoff(ctx.clone(), runnable, delay, gate));
         ctx.link().spawn(InSpan {
             ctx: ctx.clone(),
-            fut: Some(fut),
+            fut: Delayed(Some(fut)),
         })
     };
     ctx.set_task(task.abort_handle());
@@ -92,7 +98,10 @@ async fn after_backoff(
         ctx: ctx.clone(),
         delay: began.elapsed(),
     });
-    let result = CatchUnwind::start(&*runnable, ctx.clone()).await;
+    let result = match CatchUnwind::start(&*runnable, ctx.clone()) {
+        Ok(fut) => fut.await,
+        Err(message) => Ended::Panicked(message),
+    };
     report(&ctx, result);
 }
 
@@ -110,22 +119,37 @@ pub(crate) enum Go {
 /// A task that is aborted (its node's stop timeout, or the shutdown deadline) is dropped
 /// before `fut` completes: then the drop reports the end, once `fut` is dropped, so that the
 /// processor learns of it only when nothing of the run is left.
-struct InSpan<F> {
+struct InSpan<F: Finish> {
     ctx: Context,
-    /// `None` once completed.
-    fut: Option<F>,
+    /// Knows itself whether it has completed: no flag of its own, so that the common task
+    /// stays within [`IMMEDIATE_TASK_SIZE`].
+    fut: F,
 }
 
-/// Marks a future whose output is a run's result, which [`InSpan`] reports when it completes.
-struct Report(CatchUnwind);
-
+/// A future whose output is a run's end, or a wrapper of one: it says whether it still runs,
+/// gives itself up when aborted, and reports its output.
 trait Finish: Future + Unpin {
     fn finish(ctx: &Context, output: Self::Output);
+    /// Whether it has not completed yet.
+    fn is_running(&self) -> bool;
+    /// Drops what is left of it (user code, whose drop may panic: that is given up too).
+    fn give_up(&mut self);
 }
+
+/// An immediate start: the run's future, with panics caught.
+struct Report(CatchUnwind);
 
 impl Finish for Report {
     fn finish(ctx: &Context, output: Self::Output) {
         report(ctx, output);
+    }
+
+    fn is_running(&self) -> bool {
+        self.0.is_running()
+    }
+
+    fn give_up(&mut self) {
+        let _ = self.0.drop_future();
     }
 }
 
@@ -137,11 +161,66 @@ impl Future for Report {
     }
 }
 
-/// A start after a backoff: rare, so boxed to keep the common task small.
-type Delayed = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// A start after a backoff: rare, so boxed to keep the common task small. `None` once
+/// completed.
+struct Delayed(Option<Pin<Box<dyn Future<Output = ()> + Send>>>);
 
 impl Finish for Delayed {
     fn finish(_ctx: &Context, (): ()) {}
+
+    fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn give_up(&mut self) {
+        if let Some(fut) = self.0.take() {
+            let _ = crate::unwind::drop_guarded(fut);
+        }
+    }
+}
+
+impl Future for Delayed {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some(fut) = self.0.as_mut() else {
+            return Poll::Ready(());
+        };
+        let poll = fut.as_mut().poll(cx);
+        if poll.is_ready() {
+            self.0 = None;
+        }
+        poll
+    }
+}
+
+/// A start whose `run` panicked before it gave a future: its end, once polled.
+struct StartPanicked(Option<String>);
+
+impl Finish for StartPanicked {
+    fn finish(ctx: &Context, output: Self::Output) {
+        report(ctx, output);
+    }
+
+    fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    fn give_up(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Future for StartPanicked {
+    type Output = Ended;
+
+    fn poll(mut self: Pin<&mut Self>, _cx: &mut TaskContext<'_>) -> Poll<Ended> {
+        let message = self
+            .0
+            .take()
+            .unwrap_or_else(|| "polled after it ended".to_owned());
+        Poll::Ready(Ended::Panicked(message))
+    }
 }
 
 impl<F: Finish> Future for InSpan<F> {
@@ -150,13 +229,12 @@ impl<F: Finish> Future for InSpan<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let this = &mut *self;
         let _entered = this.ctx.span().enter();
-        let Some(fut) = this.fut.as_mut() else {
+        if !this.fut.is_running() {
             return Poll::Ready(()); // not polled again by tokio once complete
-        };
-        match Pin::new(fut).poll(cx) {
+        }
+        match Pin::new(&mut this.fut).poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(output) => {
-                this.fut = None;
                 F::finish(&this.ctx, output);
                 Poll::Ready(())
             }
@@ -164,11 +242,13 @@ impl<F: Finish> Future for InSpan<F> {
     }
 }
 
-impl<F> Drop for InSpan<F> {
+impl<F: Finish> Drop for InSpan<F> {
     fn drop(&mut self) {
-        let Some(fut) = self.fut.take() else { return };
+        if !self.fut.is_running() {
+            return;
+        }
         // Aborted. The run's future is user code, whose drop may panic: it is given up.
-        let _ = crate::unwind::drop_guarded(fut);
+        self.fut.give_up();
         self.ctx.end_run();
         exited(&self.ctx, Outcome::Aborted);
     }
@@ -204,7 +284,7 @@ fn exited(ctx: &Context, outcome: Outcome) {
 /// backoff (whose future is boxed). tokio adds its own header and rounds the cell up
 /// to its alignment; keeping this small keeps every node's cell in the smallest size class.
 /// `docs/benchmarks.md` cites this figure; the build fails if it grows.
-pub(crate) const IMMEDIATE_TASK_SIZE: usize = 32;
+pub(crate) const IMMEDIATE_TASK_SIZE: usize = 24;
 
 const _: () = assert!(std::mem::size_of::<InSpan<Report>>() <= IMMEDIATE_TASK_SIZE);
 const _: () = assert!(std::mem::size_of::<InSpan<Delayed>>() <= IMMEDIATE_TASK_SIZE);

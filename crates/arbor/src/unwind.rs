@@ -69,23 +69,25 @@ pub(crate) enum Ended {
 /// The future is dropped as soon as it completes, before the end is reported: whatever it owns
 /// (sockets, files, child processes) is gone by the time the node may start again, so two runs
 /// of a node never overlap, not even in a destructor.
-pub(crate) enum CatchUnwind {
-    Running(RunFuture),
-    Panicked(Option<String>),
-    Finished,
-}
+pub(crate) struct CatchUnwind(Option<RunFuture>);
 
 impl CatchUnwind {
-    pub(crate) fn start(runnable: &dyn Runnable, ctx: Context) -> Self {
-        match catch(|| runnable.run(ctx)) {
-            Ok(fut) => CatchUnwind::Running(fut),
-            Err(message) => CatchUnwind::Panicked(Some(message)),
-        }
+    /// The runnable's future for this run, or the panic message if `run` itself panicked.
+    pub(crate) fn start(runnable: &dyn Runnable, ctx: Context) -> Result<Self, String> {
+        catch(|| runnable.run(ctx)).map(|fut| CatchUnwind(Some(fut)))
     }
 
-    /// Drops the finished (or panicked) future, and says if its drop panicked.
-    fn drop_future(&mut self) -> Result<(), String> {
-        drop_guarded(std::mem::replace(self, CatchUnwind::Finished))
+    /// Whether the future has not completed yet.
+    pub(crate) fn is_running(&self) -> bool {
+        self.0.is_some()
+    }
+
+    /// Drops the future (finished, panicked or given up), and says if its drop panicked.
+    pub(crate) fn drop_future(&mut self) -> Result<(), String> {
+        match self.0.take() {
+            Some(fut) => drop_guarded(fut),
+            None => Ok(()),
+        }
     }
 }
 
@@ -94,26 +96,19 @@ impl Future for CatchUnwind {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Ended> {
         let this = self.get_mut();
-        match this {
-            CatchUnwind::Running(fut) => match catch(|| fut.as_mut().poll(cx)) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => {
-                    let dropped = this.drop_future();
-                    Poll::Ready(ended(result, dropped))
-                }
-                Err(message) => {
-                    // The future that panicked is given up; its drop may panic again.
-                    let _ = this.drop_future();
-                    Poll::Ready(Ended::Panicked(message))
-                }
-            },
-            CatchUnwind::Panicked(message) => Poll::Ready(Ended::Panicked(
-                message
-                    .take()
-                    .unwrap_or_else(|| "polled after a panic".to_owned()),
-            )),
-            CatchUnwind::Finished => {
-                Poll::Ready(Ended::Panicked("polled after it ended".to_owned()))
+        let Some(fut) = this.0.as_mut() else {
+            return Poll::Ready(Ended::Panicked("polled after it ended".to_owned()));
+        };
+        match catch(|| fut.as_mut().poll(cx)) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(result)) => {
+                let dropped = this.drop_future();
+                Poll::Ready(ended(result, dropped))
+            }
+            Err(message) => {
+                // The future that panicked is given up; its drop may panic again.
+                let _ = this.drop_future();
+                Poll::Ready(Ended::Panicked(message))
             }
         }
     }
