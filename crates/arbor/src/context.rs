@@ -128,7 +128,7 @@ impl Context {
                 link,
                 local: Mutex::new(Local {
                     phase: Phase::New,
-                    children: ChildNames::Few(Vec::new()),
+                    children: ChildNames::new(),
                     late_children: false,
                     defer_stop: false,
                     notes: None,
@@ -250,7 +250,7 @@ impl Context {
         }
         // The group's own names, to refuse repeats: a scan for a few, a set for many, so that
         // a group of any size is checked in linear time.
-        let mut in_group = ChildNames::Few(Vec::new());
+        let mut in_group = ChildNames::new();
         for member in &mut group.members {
             // The DN keeps the name (a `'static` one is not copied); the group is consumed.
             let name =
@@ -528,7 +528,7 @@ impl Context {
                 local.phase = Phase::Healthy;
                 if !local.late_children {
                     // No more children can be started; the names are not needed any more.
-                    local.children = ChildNames::Few(Vec::new());
+                    local.children = ChildNames::new();
                 }
                 self.send(Msg::BecameHealthy { ctx: self.clone() });
                 Ok(())
