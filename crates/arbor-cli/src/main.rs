@@ -25,6 +25,7 @@ mod check;
 mod config;
 mod control;
 mod diagnostic;
+mod diagnostics;
 mod logs;
 mod metrics;
 mod names;
@@ -216,9 +217,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// arbor's own diagnostics on stderr, at `warn` unless `ARBOR_LOG` says otherwise (a
-/// `tracing` filter: `ARBOR_LOG=info`, `ARBOR_LOG=arbor=debug`). Programs' output is not
-/// among them: the views show it.
+/// arbor's own diagnostics on stderr (or in the live view, see [`diagnostics`]), at `warn`
+/// unless `ARBOR_LOG` says otherwise (a `tracing` filter: `ARBOR_LOG=info`,
+/// `ARBOR_LOG=arbor=debug`). Programs' output is not among them: the views show it.
 fn init_tracing() {
     // The processor's line for each death repeats what the views show.
     let filter = tracing_subscriber::EnvFilter::try_from_env("ARBOR_LOG")
@@ -230,7 +231,8 @@ fn init_tracing() {
         );
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(diagnostics::Diagnostics)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

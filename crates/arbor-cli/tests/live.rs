@@ -50,7 +50,9 @@ impl Pane {
         };
         // The pane's shell reports arbor's exit code and whether the terminal is back in
         // cooked mode, then waits so that the pane stays readable.
-        let script = r#""$0" run "$1" --socket "$2"; code=$?
+        // arbor's own diagnostics at info for its process runs: the view must show them among
+        // the output, not write them over its screen.
+        let script = r#"ARBOR_LOG=arbor_process::run=info "$0" run "$1" --socket "$2"; code=$?
 case "$(stty -a)" in *-icanon*) echo TTY=raw;; *) echo TTY=cooked;; esac
 echo EXIT=$code; read _"#;
         let file = file.to_str().expect("a UTF-8 path");
@@ -248,6 +250,11 @@ dir = '{dir}'
     pane.wait_for("the output line of steady", |s| {
         s.lines()
             .any(|l| l.contains("steady") && l.contains("hello-from-a"))
+    });
+    pane.wait_for("arbor's own diagnostic line among the output", |s| {
+        s.lines().any(|l| {
+            l.trim_start().starts_with("arbor") && l.contains("arbor_process::run: started")
+        })
     });
     // crashy is Dead for a few milliseconds only: what stays is its count and its error.
     pane.wait_for(

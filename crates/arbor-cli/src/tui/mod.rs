@@ -66,6 +66,9 @@ pub(crate) async fn run(app: Arc<App>) {
             return crate::plain::run(app, lines).await;
         }
     };
+    // arbor's own warnings among the output while the screen is ours, not on top of it.
+    let hub = app.clone();
+    crate::diagnostics::to_sink(move |line| hub.say(line));
     let mut input = Input::start();
     let mut keys_open = true;
     let mut lines_open = true;
@@ -162,6 +165,7 @@ pub(crate) async fn run(app: Arc<App>) {
     }
 
     drop(screen);
+    crate::diagnostics::to_stderr();
     input.stop().await;
     if broken {
         // The terminal went away or was restored by a panic elsewhere: the rest as lines.
