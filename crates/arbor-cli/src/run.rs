@@ -5,7 +5,7 @@
 //! (SIGINT), SIGTERM, `arbor shutdown` or `q` in the live view stops the tree in order:
 //! each group stops its members dependents first, each program gets its stop signal and its
 //! grace period. A second Ctrl-C or SIGTERM kills every program's process group at once.
-//! SIGHUP reloads the file.
+//! SIGHUP reloads the file (under the live view: the terminal hung up, and the run stops).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,10 +106,11 @@ async fn supervise(options: Options, plan: crate::plan::Plan) -> ExitCode {
     if let Some(server) = metrics {
         tokio::spawn(server.serve(app.clone()));
     }
-    if let Err(err) = watch_signals(app.clone()) {
+    let live = !options.plain && crate::tui::available();
+    if let Err(err) = watch_signals(app.clone(), live) {
         eprintln!("arbor: cannot handle signals: {err}");
     }
-    let view = if options.plain || !crate::tui::available() {
+    let view = if !live {
         tokio::spawn(crate::plain::run(app.clone(), lines))
     } else {
         drop(lines); // the live view fills in what it missed from the buffer
@@ -178,8 +179,11 @@ async fn kill_all(app: &App) {
     }
 }
 
-/// SIGINT and SIGTERM ask the run to stop (twice: at once), SIGHUP reloads the file.
-fn watch_signals(app: Arc<App>) -> std::io::Result<()> {
+/// SIGINT and SIGTERM ask the run to stop (twice: at once). SIGHUP reloads the file, except
+/// under the live view (`live`), where it is what it was first: the terminal hanging up. Then
+/// nobody sees or steers the run any more, and it stops in order, as a closed terminal's jobs
+/// do (`arbor reload` still reloads).
+fn watch_signals(app: Arc<App>, live: bool) -> std::io::Result<()> {
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
     let mut hangup = signal(SignalKind::hangup())?;
@@ -188,21 +192,35 @@ fn watch_signals(app: Arc<App>) -> std::io::Result<()> {
             tokio::select! {
                 _ = interrupt.recv() => app.request_stop(),
                 _ = terminate.recv() => app.request_stop(),
-                _ = hangup.recv() => match app.reload() {
-                    Ok(changes) if changes.is_empty() => app.say("reload (SIGHUP): nothing changed"),
-                    Ok(changes) => {
-                        for (dn, how) in changes {
-                            app.say(&format!("reload (SIGHUP): {how} {}", crate::plain::short(&dn)));
-                        }
+                _ = hangup.recv() => {
+                    if live {
+                        app.request_shutdown();
+                    } else {
+                        reload(&app);
                     }
-                    Err(err) => {
-                        for line in err.lines() {
-                            app.say(line);
-                        }
-                    }
-                },
+                }
             }
         }
     });
     Ok(())
+}
+
+/// Reloads the file on SIGHUP, and says what changed among the output.
+fn reload(app: &App) {
+    match app.reload() {
+        Ok(changes) if changes.is_empty() => app.say("reload (SIGHUP): nothing changed"),
+        Ok(changes) => {
+            for (dn, how) in changes {
+                app.say(&format!(
+                    "reload (SIGHUP): {how} {}",
+                    crate::plain::short(&dn)
+                ));
+            }
+        }
+        Err(err) => {
+            for line in err.lines() {
+                app.say(line);
+            }
+        }
+    }
 }

@@ -326,3 +326,61 @@ grace = "60s"
     );
     pane.assert_no_program_left();
 }
+
+/// The process whose parent is `parent` and whose command is `name`, if there is one.
+fn child_named(parent: u32, name: &str) -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            // pid (comm) state ppid ...: the comm may hold spaces, so split after its ')'.
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let ppid: u32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            (ppid == parent && comm == name).then_some(pid)
+        })
+}
+
+/// Whether `pid` has exited (gone, or a zombie not reaped yet).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z'))
+    })
+}
+
+#[test]
+fn a_closed_terminal_stops_the_run_in_order() {
+    let Some(pane) = Pane::start(
+        "hangup",
+        r#"
+[program.steady]
+command = ["sh", "-c", "echo $$ > steady.pid; echo steady-up; exec sleep 1000"]
+dir = '{dir}'
+"#,
+    ) else {
+        return;
+    };
+    pane.wait_for("steady Healthy with its output", |s| {
+        healthy(s, "steady") && s.contains("steady-up")
+    });
+    let shell: u32 = pane
+        .format("#{pane_pid}")
+        .parse()
+        .expect("the pane's shell pid");
+    let arbor = child_named(shell, "arbor").expect("arbor runs under the pane's shell");
+    // The terminal goes away: its programs get SIGHUP, and the view can no longer read keys.
+    let out = pane.tmux(&["kill-server"]);
+    assert!(out.status.success(), "tmux kill-server: {out:?}");
+    let mut gone = false;
+    for _ in 0..POLLS {
+        if exited(arbor) {
+            gone = true;
+            break;
+        }
+        pause();
+    }
+    assert!(gone, "arbor {arbor} still runs after its terminal closed");
+    pane.assert_no_program_left();
+}

@@ -57,7 +57,7 @@ use crate::limit::Window;
 use crate::link::SharedLink;
 use crate::message::{Msg, Order, Outcome};
 use crate::metrics::Metrics;
-use crate::node::NodeId;
+use crate::node::{NodeId, Stamp};
 use crate::task::Go;
 use crate::tree::{waits_for_its_turn, Cancelled, Tree};
 use crate::{
@@ -707,7 +707,7 @@ impl Processor {
     /// alone.
     fn restart_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "restart ordered");
-        let now = self.now;
+        let now = self.tree.stamp(self.now);
         let node = self.tree.get_mut(id);
         node.not_before = now;
         node.extras_mut().restart_ordered = true;
@@ -740,7 +740,7 @@ impl Processor {
     /// subtree has stopped.
     fn start_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "start ordered");
-        let now = self.now;
+        let now = self.tree.stamp(self.now);
         let node = self.tree.get_mut(id);
         node.not_before = now;
         node.extras_mut().stop_ordered = false;
@@ -775,7 +775,7 @@ impl Processor {
     fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
-        let healthy_for = self.now.saturating_duration_since(node.since);
+        let healthy_for = self.tree.stamp(self.now).since(node.since);
         let backoff = self.backoff_of(id);
         if node.state == NodeState::Healthy && backoff.resets_after(healthy_for) {
             self.tree.get_mut(id).failures = 0;
@@ -785,6 +785,8 @@ impl Processor {
         node.failures = node.failures.saturating_add(1);
         let owed = clock::deadline(self.now, delay);
         self.metrics.failure(node, delay);
+        let owed = self.tree.stamp(owed);
+        let node = self.tree.get_mut(id);
         node.not_before = node.not_before.max(owed);
         self.cancel(id);
         let error: Arc<str> = error.into();
@@ -877,7 +879,7 @@ impl Processor {
     /// Row 8: members that were Done must restart with the group, so they become Canceled;
     /// one with no task left below it can restart as soon as it is due.
     /// With [`Strategy::RestForOne`], only the members after `id`.
-    fn cancel_group_of(&mut self, id: NodeId, owed: Instant) {
+    fn cancel_group_of(&mut self, id: NodeId, owed: Stamp) {
         let node = self.tree.get(id);
         let (strategy, rank) = (node.strategy(), node.rank());
         let siblings: Vec<NodeId> = self
@@ -984,11 +986,8 @@ impl Processor {
     /// Row 10: a new run of `id`, once it is due (invariant 4): at once for a node that owes
     /// nothing, else after the rest of its backoff. Row 12: its children are removed first.
     fn restart(&mut self, id: NodeId) {
-        let delay = self
-            .tree
-            .get(id)
-            .not_before
-            .saturating_duration_since(self.now);
+        let now = self.tree.stamp(self.now);
+        let delay = self.tree.get(id).not_before.since(now);
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
             .renew(id, |node| Self::removed(counts, events, node));
@@ -1026,7 +1025,7 @@ impl Processor {
         if node.state == NodeState::New {
             self.launch(next, Duration::ZERO); // its first run: nothing to count
         } else {
-            let delay = node.not_before.saturating_duration_since(self.now);
+            let delay = node.not_before.since(self.tree.stamp(self.now));
             self.begin(next, delay);
         }
     }
@@ -1075,10 +1074,11 @@ impl Processor {
 
     /// Moves `id` to `to` and tells the subscribers.
     fn set_state(&mut self, id: NodeId, to: NodeState, detail: Detail) {
+        let now = self.tree.stamp(self.now);
         let node = self.tree.get_mut(id);
         let from = node.state;
         node.state = to;
-        node.since = self.now;
+        node.since = now;
         self.counts.count(Some(from), to);
         self.metrics.transition(Some(from), to);
         self.emit(id, Some(from), detail);

@@ -186,7 +186,7 @@ fn node_status(
         restarts: node.restarts,
         last_error: node.last_error().cloned(),
         notes: node.ctx.notes(),
-        in_state: now.saturating_duration_since(node.since),
+        in_state: tree.stamp(now).since(node.since),
         index,
         end: index + 1,
     }

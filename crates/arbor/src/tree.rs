@@ -17,7 +17,7 @@ use slab::Slab;
 use tokio::time::Instant;
 
 use crate::link::SharedLink;
-use crate::node::{Extras, Node, NodeId};
+use crate::node::{Extras, Node, NodeId, Stamp};
 use crate::{unwind, Context, Dn, NodeState, Restart, Runnable};
 
 /// What a cancellation leaves for the processor to act on.
@@ -36,9 +36,16 @@ pub(crate) struct Tree {
     tasks: usize,
     /// Given to the contexts the tree makes (the root's, and every restart's).
     link: SharedLink,
+    /// When the tree was made: the origin of its nodes' [`Stamp`]s.
+    epoch: Instant,
 }
 
 impl Tree {
+    /// `t` on this tree's clock.
+    pub(crate) fn stamp(&self, t: Instant) -> Stamp {
+        Stamp::at(self.epoch, t)
+    }
+
     /// A tree holding only the root, which has no task yet.
     pub(crate) fn new(root: Arc<dyn Runnable>, link: SharedLink, now: Instant) -> Self {
         let ctx = Context::new(Dn::root(), link.clone(), false);
@@ -47,6 +54,7 @@ impl Tree {
             root: NodeId::from_index(0),
             tasks: 0,
             link,
+            epoch: now,
         };
         tree.root = tree.insert(None, ctx, root, Restart::Permanent, now);
         tree
@@ -59,6 +67,7 @@ impl Tree {
             root: self.root,
             tasks: 0,
             link: self.link.clone(),
+            epoch: self.epoch,
         };
         std::mem::replace(self, empty)
     }
@@ -145,10 +154,10 @@ impl Tree {
             runnable,
             state: NodeState::New,
             restart,
-            since: now,
+            since: self.stamp(now),
             restarts: 0,
             failures: 0,
-            not_before: now,
+            not_before: self.stamp(now),
             has_task: false,
             awaiting_backoff: false,
             active_children: 0,
