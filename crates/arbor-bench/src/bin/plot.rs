@@ -6,7 +6,9 @@
 //!
 //! Every column of the [`Dataset`] (a labelled source: `rt=multi`, `peer=otp_local`, ...) is one
 //! series of its `spawn_dD_wall` figures, placed at 2^(D+1) - 1 nodes; a source with several
-//! runs plots their median.
+//! runs plots their median. A column with `tree_floor_dD_wall` figures (arbor-bench's
+//! `--tests treefloor`: the same tree from bare tokio tasks) adds a dashed series of its own,
+//! the floor under arbor's.
 //!
 //! When some column has `storm_nN_wall` figures (arbor-bench's `--tests storm`,
 //! `scripts/storm-erlang.sh` for Erlang/OTP), a second plot goes beside OUT (see
@@ -29,6 +31,8 @@ use plotters::style::FontStyle;
 struct Series {
     label: String,
     points: BTreeMap<usize, f64>,
+    /// Drawn dashed: a floor, not a measurement of arbor or a peer.
+    dashed: bool,
 }
 
 /// Each column's `spawn_dD_wall` figures; a column with several runs plots their median.
@@ -41,6 +45,24 @@ fn series(data: &Dataset) -> Vec<Series> {
             .ok()?;
         Some(nodes(depth))
     })
+}
+
+/// Each column's `tree_floor_dD_wall` figures: the floor under its start-up.
+fn floor_series(data: &Dataset) -> Vec<Series> {
+    let mut floors = series_of(data, |name| {
+        let depth: u32 = name
+            .strip_prefix("tree_floor_d")?
+            .strip_suffix("_wall")?
+            .parse()
+            .ok()?;
+        Some(nodes(depth))
+    });
+    for floor in &mut floors {
+        let runtime = floor.label.trim_start_matches("arbor, ");
+        floor.label = format!("bare-tokio tree floor, {runtime}");
+        floor.dashed = true;
+    }
+    floors
 }
 
 /// Each column's `storm_nN_wall` figures, at N; a column with several runs plots their median.
@@ -74,7 +96,11 @@ fn series_of(data: &Dataset, x: impl Fn(&str) -> Option<usize>) -> Vec<Series> {
             } else {
                 column.label.clone()
             };
-            (!points.is_empty()).then_some(Series { label, points })
+            (!points.is_empty()).then_some(Series {
+                label,
+                points,
+                dashed: false,
+            })
         })
         .collect()
 }
@@ -170,12 +196,19 @@ fn draw(out: &Path, figure: &Figure, series: &[Series]) -> anyhow::Result<()> {
     for (i, s) in series.iter().enumerate() {
         let color = COLORS[i % COLORS.len()];
         let points: Vec<(f64, f64)> = s.points.iter().map(|(&n, &ms)| (n as f64, ms)).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(s.label.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
-            });
+        let drawn = if s.dashed {
+            chart.draw_series(DashedLineSeries::new(
+                points.clone(),
+                8,
+                6,
+                color.stroke_width(2),
+            ))?
+        } else {
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+        };
+        drawn.label(s.label.as_str()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(2))
+        });
         chart.draw_series(
             points
                 .into_iter()
@@ -220,7 +253,10 @@ fn main() -> ExitCode {
         plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
             .map_err(|_| anyhow::anyhow!("the embedded DejaVu Sans font did not load"))?;
         let data = Dataset::read(files)?;
-        let (startup, storm) = (series(&data), storm_series(&data));
+        let (mut startup, storm) = (series(&data), storm_series(&data));
+        if !startup.is_empty() {
+            startup.extend(floor_series(&data));
+        }
         // Without storm figures the start-up plot is all there is, and must have figures.
         if !startup.is_empty() || storm.is_empty() {
             draw(Path::new(out), &STARTUP, &startup)?;
@@ -286,6 +322,24 @@ RESULT peer=go spawn_d10_wall=5.0 ms
                 ("Erlang/OTP, this run", vec![(100, 0.75)]),
             ]
         );
+    }
+
+    #[test]
+    fn the_floor_is_a_dashed_series_of_its_own_beside_the_start_up() {
+        let data = Dataset::parse(
+            "RESULT rt=multi spawn_d10_wall=3.0 ms\n\
+             RESULT rt=multi tree_floor_d10_wall=1.0 ms\n\
+             RESULT rt=multi tree_floor_d14_wall=16.0 ms\n",
+        );
+        let floors = floor_series(&data);
+        assert_eq!(floors.len(), 1);
+        assert!(floors[0].dashed);
+        assert_eq!(floors[0].label, "bare-tokio tree floor, tokio multi-thread");
+        let points: Vec<(usize, f64)> = floors[0].points.iter().map(|(&n, &ms)| (n, ms)).collect();
+        assert_eq!(points, [(2047, 1.0), (32767, 16.0)]);
+        assert!(series(&data)
+            .iter()
+            .all(|s| !s.dashed && s.points.len() == 1));
     }
 
     #[test]
