@@ -8,18 +8,19 @@
 //! This replaces one `tokio_util` `CancellationToken` per node, which would cost an allocation
 //! and a lock of the parent's child list per start, because the processor already owns the tree
 //! that a token tree would duplicate. A real token is made lazily, only for runnables that ask
-//! for one ([`Cancel::child_token`]).
+//! for one (`Context::child_token`), and kept by the context, which a cancel then locks: the
+//! common cancel, of a run without a token, touches only two flags and the `Notify`.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 pub(crate) struct Cancel {
     cancelled: AtomicBool,
+    /// A `CancellationToken` was made for this run (the context keeps it, see
+    /// [`Context::child_token`](crate::Context::child_token)), which a cancel must cancel too.
+    token_made: AtomicBool,
     notify: Notify,
-    token: OnceLock<CancellationToken>,
 }
 
 impl Cancel {
@@ -27,26 +28,35 @@ impl Cancel {
     pub(crate) fn new(cancelled: bool) -> Self {
         Cancel {
             cancelled: AtomicBool::new(cancelled),
+            token_made: AtomicBool::new(false),
             notify: Notify::new(),
-            token: OnceLock::new(),
         }
     }
 
-    /// Tells the run to stop; true if it had not been told yet.
-    pub(crate) fn cancel(&self) -> bool {
+    /// Tells the run to stop. `Some(token_made)` if it had not been told yet: whether a token
+    /// may exist that must be cancelled too.
+    ///
+    /// The flag is set, then `token_made` read; [`token_made`](Cancel::mark_token_made) is
+    /// set, then the flag read (both `SeqCst`). So of a cancel and a token made at the same
+    /// time, at least one sees the other: either the cancel cancels the token, or the maker
+    /// does.
+    pub(crate) fn cancel(&self) -> Option<bool> {
         if self.cancelled.swap(true, Ordering::SeqCst) {
-            return false;
+            return None;
         }
         self.notify.notify_waiters();
-        // Set after the flag: a token made concurrently sees the flag (see `child_token`).
-        if let Some(token) = self.token.get() {
-            token.cancel();
-        }
-        true
+        Some(self.token_made.load(Ordering::SeqCst))
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// Records that a token now exists; true if the run is already cancelled, so that the
+    /// maker cancels it.
+    pub(crate) fn mark_token_made(&self) -> bool {
+        self.token_made.store(true, Ordering::SeqCst);
+        self.is_cancelled()
     }
 
     /// Completes once [`cancel`](Cancel::cancel) has been called; at once if it has.
@@ -62,17 +72,6 @@ impl Cancel {
             return;
         }
         notified.await;
-    }
-
-    /// A token cancelled with this run.
-    pub(crate) fn child_token(&self) -> CancellationToken {
-        let token = self.token.get_or_init(CancellationToken::new);
-        // Checked after the token is stored: a concurrent `cancel` either sees the token or
-        // set the flag before this load.
-        if self.is_cancelled() {
-            token.cancel();
-        }
-        token.child_token()
     }
 }
 
@@ -91,17 +90,20 @@ mod tests {
             })
             .collect();
         tokio::task::yield_now().await;
-        let token = cancel.child_token();
-        assert!(!token.is_cancelled());
-        assert!(cancel.cancel());
-        assert!(!cancel.cancel(), "only the first cancel counts");
+        assert!(!cancel.mark_token_made(), "not cancelled yet");
+        assert_eq!(cancel.cancel(), Some(true), "a token was made: cancel it");
+        assert_eq!(cancel.cancel(), None, "only the first cancel counts");
         for w in waiters {
             w.await.unwrap();
         }
-        assert!(token.is_cancelled());
         assert!(
-            cancel.child_token().is_cancelled(),
-            "a token made later is born cancelled"
+            cancel.mark_token_made(),
+            "a token made later is to be cancelled at once"
+        );
+        assert_eq!(
+            Cancel::new(false).cancel(),
+            Some(false),
+            "no token, nothing more to do"
         );
         cancel.cancelled().await;
         assert!(Cancel::new(true).is_cancelled());

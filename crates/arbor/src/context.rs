@@ -52,8 +52,6 @@ pub struct Context {
 struct Inner {
     /// The node's slot in the processor's tree (invariant 4); 0 until registered.
     node: AtomicU32,
-    /// The run's task, so that a timed-out shutdown can abort it.
-    task: OnceLock<AbortHandle>,
     dn: Dn,
     cancel: Cancel,
     /// `None` when no subscriber wants node spans: a disabled span still takes 40 bytes, and
@@ -74,6 +72,13 @@ struct Local {
     /// This run's notes (`annotate`), boxed: most runs have none. Kept here rather than sent
     /// to the processor, so that a runnable annotating in a loop costs no queue space.
     notes: Option<Box<Notes>>,
+    /// The run's task, so that a timed-out shutdown can abort it. Kept under the run's lock
+    /// with `token` rather than in a `OnceLock` each (16 bytes apiece): set once and read
+    /// rarely, they cost 8 bytes each here, and every context is one allocator size class
+    /// smaller (see `CONTEXT_SIZE`).
+    task: Option<AbortHandle>,
+    /// The token of [`child_token`](Context::child_token), made when first asked for.
+    token: Option<CancellationToken>,
 }
 
 /// How far this run has got, as far as only the runnable can tell.
@@ -121,7 +126,6 @@ impl Context {
         Context {
             inner: Arc::new(Inner {
                 node: AtomicU32::new(0),
-                task: OnceLock::new(),
                 dn,
                 cancel: Cancel::new(cancelled),
                 span,
@@ -132,6 +136,8 @@ impl Context {
                     late_children: false,
                     defer_stop: false,
                     notes: None,
+                    task: None,
+                    token: None,
                 }),
             }),
         }
@@ -632,12 +638,35 @@ impl Context {
     /// ([`cancelled_owned`](CancellationToken::cancelled_owned)). Cancelling it yourself
     /// affects only that token and its own children, never the tree.
     pub fn child_token(&self) -> CancellationToken {
-        self.inner.cancel.child_token()
+        let token = {
+            let mut local = self.inner.local.lock();
+            local
+                .token
+                .get_or_insert_with(CancellationToken::new)
+                .clone()
+        };
+        // Stored before it is marked, marked before the cancel flag is read (see `Cancel`):
+        // a cancel at the same time either finds this token or leaves it to be cancelled here.
+        if self.inner.cancel.mark_token_made() {
+            token.cancel();
+        }
+        token.child_token()
     }
 
     /// Tells this run to stop (processor only); true if it had not been told yet.
     pub(crate) fn cancel(&self) -> bool {
-        self.inner.cancel.cancel()
+        match self.inner.cancel.cancel() {
+            None => false,
+            Some(false) => true,
+            Some(true) => {
+                // Taken out of the lock first: cancelling wakes its children's waiters.
+                let token = self.inner.local.lock().token.clone();
+                if let Some(token) = token {
+                    token.cancel();
+                }
+                true
+            }
+        }
     }
 
     /// Marks the run as over and reports what it had signalled. Called by the task wrapper.
@@ -665,13 +694,16 @@ impl Context {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
+    /// Keeps the abort handle of the run's task (set once, when it is spawned).
     pub(crate) fn set_task(&self, task: AbortHandle) {
-        let _ = self.inner.task.set(task);
+        self.inner.local.lock().task.get_or_insert(task);
     }
 
     /// Aborts the run's task, if it was spawned.
     pub(crate) fn abort(&self) {
-        if let Some(task) = self.inner.task.get() {
+        // Taken out of the lock first: an abort may drop the run, which locks it to end.
+        let task = self.inner.local.lock().task.clone();
+        if let Some(task) = task {
             task.abort();
         }
     }
@@ -697,3 +729,10 @@ impl fmt::Debug for Context {
             .finish()
     }
 }
+
+/// The bytes of a run's context (the `Arc`'s contents), the third largest cost of a node:
+/// with the `Arc`'s two counts, 152 bytes, which glibc serves from its 160-byte chunks.
+/// `docs/benchmarks.md` cites it; the build fails if it grows.
+pub(crate) const CONTEXT_SIZE: usize = 136;
+
+const _: () = assert!(std::mem::size_of::<Inner>() <= CONTEXT_SIZE);
