@@ -103,6 +103,12 @@ impl Group {
 
     /// Adds a member with its own policy, such as a [`Restart`](crate::Restart) type.
     pub fn child(mut self, child: Child) -> Self {
+        // Most groups have one or two members (`Context::run` makes a group of one): grown one
+        // at a time up to four, a group holds no room for members it will never have (a
+        // `Vec` would take four at once), and only bigger ones grow by doubling.
+        if self.members.len() == self.members.capacity() && self.members.len() < 4 {
+            self.members.reserve_exact(1);
+        }
         self.members.push(child);
         self
     }
