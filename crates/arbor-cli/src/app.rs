@@ -166,3 +166,22 @@ impl App {
             .collect())
     }
 }
+
+#[cfg(test)]
+impl NodeView {
+    /// A node for the views' tests: no pid, no error, in its state for 0 ms.
+    pub(crate) fn sample(dn: &str, depth: usize, state: &str) -> Self {
+        NodeView {
+            dn: dn.to_owned(),
+            depth,
+            state: state.to_owned(),
+            stopping: false,
+            pid: None,
+            in_state_ms: 0,
+            restarts: 0,
+            last_error: None,
+            waiting_for: None,
+            stage: None,
+        }
+    }
+}

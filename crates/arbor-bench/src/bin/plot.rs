@@ -35,28 +35,24 @@ struct Series {
     dashed: bool,
 }
 
+/// The nodes of the tree a figure named `{prefix}D_wall` measured, if it is one.
+fn tree_nodes(name: &str, prefix: &str) -> Option<usize> {
+    let depth: u32 = name
+        .strip_prefix(prefix)?
+        .strip_suffix("_wall")?
+        .parse()
+        .ok()?;
+    Some(nodes(depth))
+}
+
 /// Each column's `spawn_dD_wall` figures; a column with several runs plots their median.
 fn series(data: &Dataset) -> Vec<Series> {
-    series_of(data, |name| {
-        let depth: u32 = name
-            .strip_prefix("spawn_d")?
-            .strip_suffix("_wall")?
-            .parse()
-            .ok()?;
-        Some(nodes(depth))
-    })
+    series_of(data, |name| tree_nodes(name, "spawn_d"))
 }
 
 /// Each column's `tree_floor_dD_wall` figures: the floor under its start-up.
 fn floor_series(data: &Dataset) -> Vec<Series> {
-    let mut floors = series_of(data, |name| {
-        let depth: u32 = name
-            .strip_prefix("tree_floor_d")?
-            .strip_suffix("_wall")?
-            .parse()
-            .ok()?;
-        Some(nodes(depth))
-    });
+    let mut floors = series_of(data, |name| tree_nodes(name, "tree_floor_d"));
     for floor in &mut floors {
         let runtime = floor.label.trim_start_matches("arbor, ");
         floor.label = format!("bare-tokio tree floor, {runtime}");
@@ -299,10 +295,9 @@ RESULT peer=otp_local storm_n100_probe_samples=32.0 count
 RESULT peer=go spawn_d10_wall=5.0 ms
 ";
 
-    #[test]
-    fn storm_series_take_each_columns_wall_at_n_and_the_median_of_runs() {
-        let storm = storm_series(&Dataset::parse(RESULTS));
-        let got: Vec<(&str, Vec<(usize, f64)>)> = storm
+    /// Each series as its label and points, for comparing.
+    fn shown(series: &[Series]) -> Vec<(&str, Vec<(usize, f64)>)> {
+        series
             .iter()
             .map(|s| {
                 (
@@ -310,7 +305,13 @@ RESULT peer=go spawn_d10_wall=5.0 ms
                     s.points.iter().map(|(&n, &ms)| (n, ms)).collect(),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn storm_series_take_each_columns_wall_at_n_and_the_median_of_runs() {
+        let storm = storm_series(&Dataset::parse(RESULTS));
+        let got = shown(&storm);
         assert_eq!(
             got,
             [
@@ -335,8 +336,7 @@ RESULT peer=go spawn_d10_wall=5.0 ms
         assert_eq!(floors.len(), 1);
         assert!(floors[0].dashed);
         assert_eq!(floors[0].label, "bare-tokio tree floor, tokio multi-thread");
-        let points: Vec<(usize, f64)> = floors[0].points.iter().map(|(&n, &ms)| (n, ms)).collect();
-        assert_eq!(points, [(2047, 1.0), (32767, 16.0)]);
+        assert_eq!(shown(&floors)[0].1, [(2047, 1.0), (32767, 16.0)]);
         assert!(series(&data)
             .iter()
             .all(|s| !s.dashed && s.points.len() == 1));
@@ -345,15 +345,7 @@ RESULT peer=go spawn_d10_wall=5.0 ms
     #[test]
     fn the_startup_series_ignore_storm_figures() {
         let startup = series(&Dataset::parse(RESULTS));
-        let got: Vec<(&str, Vec<(usize, f64)>)> = startup
-            .iter()
-            .map(|s| {
-                (
-                    s.label.as_str(),
-                    s.points.iter().map(|(&n, &ms)| (n, ms)).collect(),
-                )
-            })
-            .collect();
+        let got = shown(&startup);
         assert_eq!(
             got,
             [

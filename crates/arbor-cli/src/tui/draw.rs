@@ -204,18 +204,7 @@ mod tests {
     use crate::logs::Line as LogLine;
 
     fn node(dn: &str, depth: usize, state: &str) -> NodeView {
-        NodeView {
-            dn: dn.to_owned(),
-            depth,
-            state: state.to_owned(),
-            stopping: false,
-            pid: None,
-            in_state_ms: 0,
-            restarts: 0,
-            last_error: None,
-            waiting_for: None,
-            stage: None,
-        }
+        NodeView::sample(dn, depth, state)
     }
 
     fn screen(model: &mut Model, width: u16, height: u16) -> Vec<String> {

@@ -256,16 +256,8 @@ mod tests {
 
     fn node(dn: &str, depth: usize, state: &str, restarts: u32) -> NodeView {
         NodeView {
-            dn: dn.to_owned(),
-            depth,
-            state: state.to_owned(),
-            stopping: false,
-            pid: None,
-            in_state_ms: 0,
             restarts,
-            last_error: None,
-            waiting_for: None,
-            stage: None,
+            ..NodeView::sample(dn, depth, state)
         }
     }
 
