@@ -11,7 +11,7 @@
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
-use arbor::{Event, NodeState};
+use arbor::{Event, NodeState, TreeStatus};
 use tokio::sync::broadcast::{self, error::RecvError};
 
 use crate::app::App;
@@ -25,6 +25,7 @@ pub(crate) async fn run(app: Arc<App>, mut lines: broadcast::Receiver<Arc<Line>>
     let mut out = Printer {
         colour,
         width: name_width(&app),
+        status: None,
     };
     loop {
         tokio::select! {
@@ -48,6 +49,10 @@ pub(crate) async fn run(app: Arc<App>, mut lines: broadcast::Receiver<Arc<Line>>
 struct Printer {
     colour: bool,
     width: usize,
+    /// The last snapshot taken for a pid. A burst of programs becoming Healthy is served
+    /// from one snapshot while it already shows each of them in that same run, instead of
+    /// a snapshot of the whole tree per line.
+    status: Option<TreeStatus>,
 }
 
 impl Printer {
@@ -63,8 +68,19 @@ impl Printer {
             None => format!("{name}: {:?}", event.to),
         };
         if event.to == NodeState::Healthy {
-            let status = app.sup.status().await;
-            if let Some(pid) = status.get(&dn).and_then(|n| n.notes.get("pid")) {
+            let current = |status: &TreeStatus| {
+                status
+                    .get(&dn)
+                    .is_some_and(|n| n.restarts == event.run && n.state == NodeState::Healthy)
+            };
+            if !self.status.as_ref().is_some_and(current) {
+                self.status = Some(app.sup.status().await);
+            }
+            let node = self.status.as_ref().and_then(|s| s.get(&dn));
+            if let Some(pid) = node
+                .filter(|n| n.restarts == event.run)
+                .and_then(|n| n.notes.get("pid"))
+            {
                 text.push_str(&format!(" (pid {pid})"));
             }
         }
