@@ -132,7 +132,6 @@ mod group;
 mod handoff;
 #[cfg(feature = "invariants")]
 mod invariants;
-mod lanes;
 mod limit;
 mod link;
 mod message;
