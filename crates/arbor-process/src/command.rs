@@ -293,6 +293,7 @@ impl Command {
             .process_group(0)
             // Our group guard kills the whole group on drop; tokio's would kill the leader only.
             .kill_on_drop(false);
+        crate::dispositions::reset_in_child(&mut cmd);
         cmd
     }
 }

@@ -27,8 +27,9 @@
 //! Every (re)start of the node is one run:
 //!
 //! 1. **Spawn** the program with its argument list (no shell), its environment and working
-//!    directory, stdin from `/dev/null`, in a **new process group** led by the child. A spawn
-//!    failure (missing program, not executable, bad directory) is a death:
+//!    directory, stdin from `/dev/null`, in a **new process group** led by the child, with
+//!    every signal at its default action (a signal this process ignores, as under `nohup`,
+//!    is not passed on, so the program can handle its stop signal). A spawn failure (missing program, not executable, bad directory) is a death:
 //!    `cannot start "nginx": No such file or directory (os error 2)`.
 //! 2. **Ready**: without a readiness check the node signals Healthy as soon as the process is
 //!    spawned. With [`Command::ready_on_line`] it waits for a line of stdout or stderr that
@@ -134,6 +135,7 @@
 //! Unix only (process groups and signals); tested on Linux.
 
 mod command;
+mod dispositions;
 mod error;
 mod exit;
 mod group;
