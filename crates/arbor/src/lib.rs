@@ -132,6 +132,7 @@ mod group;
 mod handoff;
 #[cfg(feature = "invariants")]
 mod invariants;
+mod lanes;
 mod limit;
 mod link;
 mod message;

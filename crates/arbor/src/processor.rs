@@ -43,6 +43,11 @@
 //!    member of its group died (both covered), or an ancestor died (then the ancestor restarts,
 //!    after its own backoff, and creates it anew). So members that keep failing each other back
 //!    off together and can never take turns restarting in a tight loop.
+//! 5. **A storm under one parent does not hold up the rest of the tree.** While the processor
+//!    keeps up, it handles messages as they come. Once a batch shows a backlog, each node's
+//!    news waits in its parent's queue, and the queues take turns ([`lanes`](crate::lanes)),
+//!    as OTP's supervisors, each a process, take turns on its schedulers. Each run's news, and
+//!    each group's, keeps its order.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,6 +58,7 @@ use tokio::time::Instant;
 use crate::builder::Config;
 use crate::events::{Publisher, Subscription};
 use crate::handoff::Handoff;
+use crate::lanes::Backlog;
 use crate::limit::Window;
 use crate::link::SharedLink;
 use crate::message::{Msg, Order, Outcome};
@@ -72,10 +78,22 @@ const BATCH: usize = 1024;
 /// A batch at least this big is part of a burst, after which the processor yields.
 const BURST: usize = 16;
 
+/// A batch this big means a backlog: from then on, until it is gone, news waits in the queue
+/// of its node's parent and the queues take turns (invariant 5). The workspace's tests (the
+/// `invariants` feature) take that path from two messages on, so that their small trees go
+/// through it as often as through the other.
+const BACKLOG: usize = if cfg!(feature = "invariants") { 2 } else { 256 };
+
+/// How many of a backlog's messages are handled before the GC runs: few, since the restarts
+/// of a batch wait for its end.
+const FAIR_BATCH: usize = if cfg!(feature = "invariants") { 4 } else { 256 };
+
 pub(crate) struct Processor {
     /// Holds a sender for every run's context, so `rx` never sees the channel close.
     tree: Tree,
     rx: mpsc::UnboundedReceiver<Msg>,
+    /// A backlog's news, by parent (invariant 5).
+    backlog: Backlog<Msg>,
     config: Config,
     /// How many nodes are in each state, for `Supervisor::counts`.
     counts: StateCounts,
@@ -91,6 +109,16 @@ pub(crate) struct Processor {
     metrics: Metrics,
     /// The report has been handed over (`finish`).
     finished: bool,
+}
+
+/// Where a message of a backlog waits (invariant 5).
+enum Lane {
+    /// In the queue of this parent (raw node id).
+    Queue(u32),
+    /// Behind everything that came before it.
+    Barrier,
+    /// Nowhere: it is about a run that is not current.
+    Stale,
 }
 
 /// What a transition's event says besides the states.
@@ -129,6 +157,7 @@ impl Processor {
         Processor {
             tree: Tree::new(root, link, now),
             rx,
+            backlog: Backlog::default(),
             config,
             counts,
             events,
@@ -149,37 +178,73 @@ impl Processor {
         self.launch(root, Duration::ZERO);
         let mut batch = Vec::with_capacity(BATCH);
         loop {
-            let received = match self.shutdown.as_ref().map(|s| s.deadline) {
-                None => self.rx.recv_many(&mut batch, BATCH).await,
-                Some(deadline) => tokio::select! {
-                    // Exits already queued are handled before the deadline is looked at.
-                    biased;
-                    n = self.rx.recv_many(&mut batch, BATCH) => n,
-                    () = tokio::time::sleep_until(deadline) => {
-                        let stuck = self.abort_stuck();
-                        return self.finish(stuck, false);
+            let mut handled = 0;
+            if self.backlog.is_empty() {
+                let received = match self.shutdown.as_ref().map(|s| s.deadline) {
+                    None => self.rx.recv_many(&mut batch, BATCH).await,
+                    Some(deadline) => tokio::select! {
+                        // Exits already queued are handled before the deadline is looked at.
+                        biased;
+                        n = self.rx.recv_many(&mut batch, BATCH) => n,
+                        () = tokio::time::sleep_until(deadline) => {
+                            let stuck = self.abort_stuck();
+                            return self.finish(stuck, false);
+                        }
+                    },
+                };
+                if received == 0 {
+                    break; // unreachable while the tree holds a sender, but ending is the right answer
+                }
+                self.now = Instant::now();
+                if received >= BACKLOG && self.one_parent_floods(&batch) {
+                    for msg in batch.drain(..) {
+                        self.take(msg);
                     }
-                },
-            };
-            if received == 0 {
-                break; // unreachable while the tree holds a sender, but ending is the right answer
+                } else {
+                    for msg in batch.drain(..) {
+                        self.handle(msg);
+                    }
+                    handled = received;
+                }
+            } else {
+                self.now = Instant::now();
+                if self
+                    .shutdown
+                    .as_ref()
+                    .is_some_and(|s| self.now >= s.deadline)
+                {
+                    let stuck = self.abort_stuck();
+                    return self.finish(stuck, false);
+                }
             }
-            self.now = Instant::now();
-            for msg in batch.drain(..) {
-                self.handle(msg);
+            if !self.backlog.is_empty() {
+                // What came meanwhile joins the queues first, so that it has its turn in this
+                // pass: a failure elsewhere waits for one turn of each busy parent, no more.
+                while !self.rx.is_empty() {
+                    self.rx.recv_many(&mut batch, BATCH).await;
+                    for msg in batch.drain(..) {
+                        self.take(msg);
+                    }
+                }
+                while handled < FAIR_BATCH {
+                    let Some(msg) = self.backlog.pop() else { break };
+                    self.handle(msg);
+                    handled += 1;
+                }
             }
             self.restart_stopped();
-            self.metrics.flush(&self.counts, self.rx.len());
+            self.metrics
+                .flush(&self.counts, self.rx.len() + self.backlog.len());
             #[cfg(feature = "invariants")]
             crate::invariants::check(&self.tree, &self.counts, self.shutdown.is_some());
             if self.shutdown.is_some() && self.tree.tasks() == 0 {
                 break;
             }
-            // In a burst (a big tree starting or stopping), let the tasks just woken run before
-            // looking for more messages: theirs then arrive as one batch instead of waking this
-            // task one at a time. A small batch is latency-bound (a restart): on tokio's
-            // multi-thread runtime a yield costs a poll of the I/O driver, so skip it.
-            if received >= BURST {
+            // In a burst (a big tree starting or stopping, a storm), let the tasks just woken
+            // run before looking for more messages: theirs then arrive as one batch instead of
+            // waking this task one at a time. A small batch is latency-bound (a restart): on
+            // tokio's multi-thread runtime a yield costs a poll of the I/O driver, so skip it.
+            if handled >= BURST {
                 tokio::task::yield_now().await;
             }
         }
@@ -189,6 +254,66 @@ impl Processor {
             .map(|s| std::mem::take(&mut s.late))
             .unwrap_or_default();
         self.finish(late, false);
+    }
+
+    /// A message of a backlog (invariant 5). A run's messages (its news, settings and
+    /// children) wait in its parent's queue, in the order it sent them. A run whose own node is
+    /// not in the tree yet (its parent's message adding it still waits in a queue) and anything
+    /// not from a run (a snapshot, an order) wait for everything that came before them; a
+    /// message of a run that is not current is handled at once (dropped, or its children
+    /// stopped), as it would have been.
+    fn take(&mut self, msg: Msg) {
+        match self.lane_of(&msg) {
+            Lane::Queue(lane) => self.backlog.push_news(lane, msg),
+            Lane::Stale => self.handle(msg),
+            Lane::Barrier => {
+                if let Some(msg) = self.backlog.push_barrier(msg) {
+                    self.handle(msg);
+                }
+            }
+        }
+    }
+
+    /// Where a message of a backlog waits.
+    fn lane_of(&self, msg: &Msg) -> Lane {
+        let ctx = match msg {
+            Msg::AddChildren { parent: ctx, .. }
+            | Msg::FinishWith { ctx, .. }
+            | Msg::LimitRestarts { ctx, .. }
+            | Msg::DeferChildrenStop { ctx }
+            | Msg::BecameHealthy { ctx }
+            | Msg::Misused { ctx, .. }
+            | Msg::Due { ctx }
+            | Msg::Started { ctx, .. }
+            | Msg::Exited { ctx, .. }
+            | Msg::StopTimedOut { ctx } => ctx,
+            Msg::Order { .. }
+            | Msg::ReportCounts { .. }
+            | Msg::ReportStatus { .. }
+            | Msg::Subscribe { .. }
+            | Msg::Shutdown => return Lane::Barrier,
+        };
+        if ctx.node().is_none() {
+            return Lane::Barrier; // added by a message still queued
+        }
+        match self.tree.node_of(ctx) {
+            Some(id) => Lane::Queue(self.tree.get(id).parent.unwrap_or(id).raw()),
+            None => Lane::Stale,
+        }
+    }
+
+    /// Whether a quarter or more of `batch` is news of one parent's children: a storm, which
+    /// turns on the parents' queues (invariant 5). A big tree starting has a backlog too, of
+    /// news spread over many parents: served as it comes, it keeps the order in which its
+    /// tasks were spawned, which is the fastest.
+    fn one_parent_floods(&self, batch: &[Msg]) -> bool {
+        let lanes = batch.iter().filter_map(|msg| match self.lane_of(msg) {
+            Lane::Queue(lane) => Some(lane),
+            Lane::Stale | Lane::Barrier => None,
+        });
+        crate::lanes::has_heavy(lanes.clone(), |lane| {
+            lanes.clone().filter(|&l| l == lane).count() * 4 >= batch.len()
+        })
     }
 
     fn handle(&mut self, msg: Msg) {
@@ -921,6 +1046,13 @@ impl Processor {
     /// Asks the GC which of the subtrees that stopped in this batch to restart, and restarts
     /// them.
     fn restart_stopped(&mut self) {
+        if self.restart_candidates.is_empty() {
+            return;
+        }
+        // The batch took time: a backoff shorter than that (a storm's microsecond) is over,
+        // and its restart needs no wait, which on a busy runtime would be a trip through its
+        // whole run queue.
+        self.now = Instant::now();
         // A restart can make more candidates (a parent that gives up on its restart limit).
         while !self.restart_candidates.is_empty() {
             // A member of an ordered group that stopped may let the one before it stop.
