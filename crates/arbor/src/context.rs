@@ -689,6 +689,11 @@ impl Context {
         self.inner.node.store(id.raw(), Ordering::Relaxed);
     }
 
+    /// A number that tells this run from every other run alive at the same time.
+    pub(crate) fn run_key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
     /// Whether `self` and `other` are the same run.
     pub(crate) fn same_run(&self, other: &Context) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)

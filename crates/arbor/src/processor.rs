@@ -49,6 +49,8 @@
 //!    as OTP's supervisors, each a process, take turns on its schedulers. Each run's news, and
 //!    each group's, keeps its order.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,6 +96,10 @@ pub(crate) struct Processor {
     rx: mpsc::UnboundedReceiver<Msg>,
     /// A backlog's news, by parent (invariant 5).
     backlog: Backlog<Msg>,
+    /// Runs with a message waiting in the backlog as a barrier (their node was not in the tree
+    /// when it came), by [`Context::run_key`], with how many: the rest of their news waits as
+    /// barriers too, behind it, so that a run's news keeps its order.
+    unplaced: HashMap<usize, u32>,
     config: Config,
     /// How many nodes are in each state, for `Supervisor::counts`.
     counts: StateCounts,
@@ -109,6 +115,27 @@ pub(crate) struct Processor {
     metrics: Metrics,
     /// The report has been handed over (`finish`).
     finished: bool,
+}
+
+/// The run a message is news of, if it is.
+fn run_of(msg: &Msg) -> Option<&Context> {
+    match msg {
+        Msg::AddChildren { parent: ctx, .. }
+        | Msg::FinishWith { ctx, .. }
+        | Msg::LimitRestarts { ctx, .. }
+        | Msg::DeferChildrenStop { ctx }
+        | Msg::BecameHealthy { ctx }
+        | Msg::Misused { ctx, .. }
+        | Msg::Due { ctx }
+        | Msg::Started { ctx, .. }
+        | Msg::Exited { ctx, .. }
+        | Msg::StopTimedOut { ctx } => Some(ctx),
+        Msg::Order { .. }
+        | Msg::ReportCounts { .. }
+        | Msg::ReportStatus { .. }
+        | Msg::Subscribe { .. }
+        | Msg::Shutdown => None,
+    }
 }
 
 /// Where a message of a backlog waits (invariant 5).
@@ -158,6 +185,7 @@ impl Processor {
             tree: Tree::new(root, link, now),
             rx,
             backlog: Backlog::default(),
+            unplaced: HashMap::new(),
             config,
             counts,
             events,
@@ -227,8 +255,10 @@ impl Processor {
                     }
                 }
                 while handled < FAIR_BATCH {
-                    let Some(msg) = self.backlog.pop() else { break };
-                    self.handle(msg);
+                    let Some(msg) = self.backlog.pop() else {
+                        break;
+                    };
+                    self.serve(msg);
                     handled += 1;
                 }
             }
@@ -258,8 +288,9 @@ impl Processor {
 
     /// A message of a backlog (invariant 5). A run's messages (its news, settings and
     /// children) wait in its parent's queue, in the order it sent them. A run whose own node is
-    /// not in the tree yet (its parent's message adding it still waits in a queue) and anything
-    /// not from a run (a snapshot, an order) wait for everything that came before them; a
+    /// not in the tree yet (its parent's message adding it still waits in a queue), with the
+    /// rest of that run's news behind it, and anything not from a run (a snapshot, an order)
+    /// wait for everything that came before them; a
     /// message of a run that is not current is handled at once (dropped, or its children
     /// stopped), as it would have been.
     fn take(&mut self, msg: Msg) {
@@ -267,34 +298,44 @@ impl Processor {
             Lane::Queue(lane) => self.backlog.push_news(lane, msg),
             Lane::Stale => self.handle(msg),
             Lane::Barrier => {
-                if let Some(msg) = self.backlog.push_barrier(msg) {
-                    self.handle(msg);
+                let run = run_of(&msg).map(Context::run_key);
+                match self.backlog.push_barrier(msg) {
+                    Some(msg) => self.handle(msg),
+                    None => {
+                        if let Some(run) = run {
+                            *self.unplaced.entry(run).or_default() += 1;
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Handles a message that waited in the backlog.
+    fn serve(&mut self, msg: Msg) {
+        if !self.unplaced.is_empty() {
+            if let Some(run) = run_of(&msg).map(Context::run_key) {
+                if let Entry::Occupied(mut waiting) = self.unplaced.entry(run) {
+                    *waiting.get_mut() -= 1;
+                    if *waiting.get() == 0 {
+                        waiting.remove();
+                    }
+                }
+            }
+        }
+        self.handle(msg);
+    }
+
     /// Where a message of a backlog waits.
     fn lane_of(&self, msg: &Msg) -> Lane {
-        let ctx = match msg {
-            Msg::AddChildren { parent: ctx, .. }
-            | Msg::FinishWith { ctx, .. }
-            | Msg::LimitRestarts { ctx, .. }
-            | Msg::DeferChildrenStop { ctx }
-            | Msg::BecameHealthy { ctx }
-            | Msg::Misused { ctx, .. }
-            | Msg::Due { ctx }
-            | Msg::Started { ctx, .. }
-            | Msg::Exited { ctx, .. }
-            | Msg::StopTimedOut { ctx } => ctx,
-            Msg::Order { .. }
-            | Msg::ReportCounts { .. }
-            | Msg::ReportStatus { .. }
-            | Msg::Subscribe { .. }
-            | Msg::Shutdown => return Lane::Barrier,
+        let Some(ctx) = run_of(msg) else {
+            return Lane::Barrier;
         };
         if ctx.node().is_none() {
             return Lane::Barrier; // added by a message still queued
+        }
+        if !self.unplaced.is_empty() && self.unplaced.contains_key(&ctx.run_key()) {
+            return Lane::Barrier; // behind its earlier news
         }
         match self.tree.node_of(ctx) {
             Some(id) => Lane::Queue(self.tree.get(id).parent.unwrap_or(id).raw()),
