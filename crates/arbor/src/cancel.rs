@@ -11,8 +11,12 @@
 //! for one (`Context::child_token`), and kept by the context, which a cancel then locks: the
 //! common cancel, of a run without a token, touches only two flags and the `Notify`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 
+use tokio::sync::futures::Notified;
 use tokio::sync::Notify;
 
 pub(crate) struct Cancel {
@@ -60,18 +64,44 @@ impl Cancel {
     }
 
     /// Completes once [`cancel`](Cancel::cancel) has been called; at once if it has.
-    pub(crate) async fn cancelled(&self) {
-        if self.is_cancelled() {
-            return;
+    pub(crate) fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled {
+            cancel: self,
+            notified: self.notify.notified(),
         }
-        let notified = self.notify.notified();
-        tokio::pin!(notified);
-        // Registered before the second look, so a cancel in between still wakes us.
-        notified.as_mut().enable();
-        if self.is_cancelled() {
-            return;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Cancel::cancelled`], and so of `Context::cancelled`, which nearly every
+    /// runnable awaits: it is part of every node's own future. Written out, it is the
+    /// `Notified` and one reference (72 bytes); the `async fn` it replaces kept both across
+    /// its await with room for its states besides (96), which took many runnables' futures
+    /// into the allocator's next size class.
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct Cancelled<'a> {
+        cancel: &'a Cancel,
+        #[pin]
+        notified: Notified<'a>,
+    }
+}
+
+/// The bytes [`Cancelled`] adds to a runnable's future; the build fails if it grows.
+pub(crate) const CANCELLED_SIZE: usize = 72;
+
+const _: () = assert!(std::mem::size_of::<Cancelled<'static>>() <= CANCELLED_SIZE);
+
+impl Future for Cancelled<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.project();
+        if this.cancel.is_cancelled() {
+            return Poll::Ready(());
         }
-        notified.await;
+        // Made with this future, so before any cancel it could miss: tokio guarantees that a
+        // `Notified` receives every `notify_waiters` from its creation on, polled or not.
+        this.notified.poll(cx)
     }
 }
 
@@ -107,5 +137,17 @@ mod tests {
         );
         cancel.cancelled().await;
         assert!(Cancel::new(true).is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn a_future_made_before_the_cancel_and_polled_after_it_completes() {
+        let cancel = Cancel::new(false);
+        let mut waiting = std::pin::pin!(cancel.cancelled());
+        let woke = std::future::poll_fn(|cx| Poll::Ready(waiting.as_mut().poll(cx).is_ready()));
+        assert!(!woke.await, "pending while not cancelled");
+        let later = cancel.cancelled(); // made, never polled, before the cancel
+        cancel.cancel();
+        waiting.await;
+        later.await;
     }
 }
