@@ -178,7 +178,7 @@ impl Context {
     ///
     /// The same as [`run_group`](Context::run_group).
     pub fn run_child(&self, child: Child) -> Result<(), Error> {
-        self.run_group(Group::new().child(child))
+        self.run_group(Group::of_one(child))
     }
 
     /// Starts the members of `group` as children that co-restart: if one dies, the others are

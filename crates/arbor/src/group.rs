@@ -101,12 +101,23 @@ impl Group {
         self.child(Child::shared(name, runnable))
     }
 
+    /// A group of `child` alone, with room for it only.
+    pub(crate) fn of_one(child: Child) -> Self {
+        let mut group = Group::new();
+        group.members = Vec::with_capacity(1);
+        group.members.push(child);
+        group
+    }
+
     /// Adds a member with its own policy, such as a [`Restart`](crate::Restart) type.
     pub fn child(mut self, child: Child) -> Self {
-        // Most groups have one or two members (`Context::run` makes a group of one): grown one
-        // at a time up to four, a group holds no room for members it will never have (a
-        // `Vec` would take four at once), and only bigger ones grow by doubling.
-        if self.members.len() == self.members.capacity() && self.members.len() < 4 {
+        // Most groups built here have two members (`Context::run` makes its groups of one
+        // with `of_one`): room for two at once spares them a reallocation, then growing one at
+        // a time up to four, a group holds no room for members it will never have (a `Vec`
+        // would take four at once), and only bigger ones grow by doubling.
+        if self.members.capacity() == 0 {
+            self.members.reserve_exact(2);
+        } else if self.members.len() == self.members.capacity() && self.members.len() < 4 {
             self.members.reserve_exact(1);
         }
         self.members.push(child);
@@ -183,5 +194,28 @@ impl fmt::Debug for Group {
         f.debug_list()
             .entries(self.members.iter().map(|m| &m.name))
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(i: usize) -> Child {
+        Child::new(format!("m{i}"), |_ctx: crate::Context| async { Ok(()) })
+    }
+
+    /// The room a group holds is what its `AddChildren` message carries until the processor
+    /// takes it: for the usual one or two members, none to spare, and no reallocation.
+    #[test]
+    fn a_group_holds_room_for_its_members_only() {
+        assert_eq!(Group::of_one(member(0)).members.capacity(), 1);
+        let rooms: Vec<usize> = (1..=5)
+            .scan(Group::new(), |group, i| {
+                *group = std::mem::take(group).child(member(i));
+                Some(group.members.capacity())
+            })
+            .collect();
+        assert_eq!(rooms, [2, 2, 3, 4, 8]);
     }
 }

@@ -149,15 +149,16 @@ impl Tree {
         if cancelled_parent.is_some() && !pending {
             ctx.cancel();
         }
+        let born = self.stamp(now);
         let key = self.nodes.insert(Node {
             ctx,
             runnable,
             state: NodeState::New,
             restart,
-            since: self.stamp(now),
+            since: born,
             restarts: 0,
             failures: 0,
-            not_before: self.stamp(now),
+            not_before: born,
             has_task: false,
             awaiting_backoff: false,
             active_children: 0,
