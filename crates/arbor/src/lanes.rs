@@ -121,18 +121,27 @@ impl<T> Lanes<T> {
 /// and must find it handled. A barrier waits until every message queued before it has been
 /// handled; news that comes after it goes on being served meanwhile, as it could have been
 /// sent a moment before.
+///
+/// A big tree starting in a storm can queue one barrier per new child (see the processor's
+/// `take`), so each barrier counts only the news between it and the barrier before it: a
+/// handled message finds its barrier by a binary search, and the front barrier is ready when
+/// its count is zero. Handling a message costs `O(log barriers)`, not a walk over all of them.
 pub(crate) struct Backlog<T> {
     lanes: Lanes<(u64, T)>,
-    /// Barriers in the order they came, each with how many of the queued news came before it.
+    /// Barriers in the order they came, which is the order of their numbers.
     barriers: VecDeque<Barrier<T>>,
+    /// News queued after the last barrier and not handled yet.
+    after_barriers: usize,
     /// The number the next news is given: a barrier's own number tells which came before it.
     next: u64,
 }
 
 struct Barrier<T> {
+    /// News numbered below this came before it.
     seq: u64,
-    /// News queued before this barrier and not handled yet.
-    before: usize,
+    /// News queued between the barrier before this one (or the start) and this one, not
+    /// handled yet. The front barrier is ready when it is zero.
+    between: usize,
     msg: T,
 }
 
@@ -141,6 +150,7 @@ impl<T> Default for Backlog<T> {
         Backlog {
             lanes: Lanes::default(),
             barriers: VecDeque::new(),
+            after_barriers: 0,
             next: 0,
         }
     }
@@ -159,6 +169,7 @@ impl<T> Backlog<T> {
     pub(crate) fn push_news(&mut self, lane: u32, msg: T) {
         self.lanes.push(lane, (self.next, msg));
         self.next += 1;
+        self.after_barriers += 1;
     }
 
     /// Queues a barrier behind everything waiting, or gives it back if nothing is: then it is
@@ -169,7 +180,7 @@ impl<T> Backlog<T> {
         }
         self.barriers.push_back(Barrier {
             seq: self.next,
-            before: self.lanes.len(),
+            between: std::mem::take(&mut self.after_barriers),
             msg,
         });
         None
@@ -178,16 +189,15 @@ impl<T> Backlog<T> {
     /// The next message to handle: a barrier once nothing before it is left, else the news
     /// whose turn it is.
     pub(crate) fn pop(&mut self) -> Option<T> {
-        // A later barrier always waits for at least as much as an earlier one: the first is
-        // the first ready.
-        if self.barriers.front().is_some_and(|b| b.before == 0) {
+        if self.barriers.front().is_some_and(|b| b.between == 0) {
             return self.barriers.pop_front().map(|b| b.msg);
         }
         let (seq, msg) = self.lanes.pop()?;
-        for barrier in &mut self.barriers {
-            if seq < barrier.seq {
-                barrier.before -= 1;
-            }
+        // The first barrier numbered above it is the one it came before.
+        let at = self.barriers.partition_point(|b| b.seq <= seq);
+        match self.barriers.get_mut(at) {
+            Some(barrier) => barrier.between -= 1,
+            None => self.after_barriers -= 1,
         }
         Some(msg)
     }
@@ -374,6 +384,80 @@ mod tests {
         );
         backlog.push_news(1, 1001);
         assert_eq!(drain_backlog(&mut backlog), vec![1000, -1, -2, 1001]);
+    }
+
+    /// The rule, written the slow way: a barrier is ready once no news numbered before it is
+    /// left; news is served in the lanes' turns.
+    #[derive(Default)]
+    struct Model {
+        lanes: Lanes<(u64, i64)>,
+        barriers: VecDeque<(u64, i64)>,
+        next: u64,
+    }
+
+    impl Model {
+        fn push_news(&mut self, lane: u32, msg: i64) {
+            self.lanes.push(lane, (self.next, msg));
+            self.next += 1;
+        }
+
+        fn push_barrier(&mut self, msg: i64) -> Option<i64> {
+            if self.lanes.is_empty() && self.barriers.is_empty() {
+                return Some(msg);
+            }
+            self.barriers.push_back((self.next, msg));
+            None
+        }
+
+        fn pop(&mut self) -> Option<i64> {
+            let left_before = |seq: u64, lanes: &Lanes<(u64, i64)>| {
+                lanes
+                    .slots
+                    .iter()
+                    .any(|(_, (_, queue))| queue.iter().any(|&(s, _)| s < seq))
+            };
+            if let Some(&(seq, msg)) = self.barriers.front() {
+                if !left_before(seq, &self.lanes) {
+                    self.barriers.pop_front();
+                    return Some(msg);
+                }
+            }
+            self.lanes.pop().map(|(_, msg)| msg)
+        }
+    }
+
+    proptest::proptest! {
+        /// Any interleaving of news on a few lanes, barriers and pops is served as the slow
+        /// rule says.
+        #[test]
+        fn barriers_are_served_as_the_rule_says(
+            ops in proptest::collection::vec(0u8..8, 0..300)
+        ) {
+            let (mut backlog, mut model) = (Backlog::default(), Model::default());
+            let mut tag = 0;
+            for op in ops {
+                tag += 1;
+                match op {
+                    0..=3 => {
+                        backlog.push_news(u32::from(op), tag);
+                        model.push_news(u32::from(op), tag);
+                    }
+                    4 => proptest::prop_assert_eq!(
+                        backlog.push_barrier(-tag),
+                        model.push_barrier(-tag)
+                    ),
+                    _ => proptest::prop_assert_eq!(backlog.pop(), model.pop()),
+                }
+            }
+            loop {
+                let (got, want) = (backlog.pop(), model.pop());
+                proptest::prop_assert_eq!(got, want);
+                if got.is_none() {
+                    break;
+                }
+            }
+            proptest::prop_assert!(backlog.is_empty());
+        }
     }
 
     fn heavy_of(lanes: &[u32]) -> bool {
