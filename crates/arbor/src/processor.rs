@@ -90,8 +90,9 @@ const BACKLOG: usize = if cfg!(feature = "invariants") { 2 } else { 256 };
 const FLOOD_SAMPLE: usize = 64;
 
 /// How many of a backlog's messages are handled before the GC runs: few, since the restarts
-/// of a batch wait for its end.
-const FAIR_BATCH: usize = if cfg!(feature = "invariants") { 4 } else { 256 };
+/// of a batch wait for its end. Side by side in a storm of 100,000 leaves, 64 against 256 gave
+/// the unrelated group a p99 of 0.30 against 0.75 ms, for a storm 16 % longer.
+const FAIR_BATCH: usize = if cfg!(feature = "invariants") { 4 } else { 64 };
 
 pub(crate) struct Processor {
     /// Holds a sender for every run's context, so `rx` never sees the channel close.
