@@ -168,6 +168,7 @@ pub async fn measure(n: usize) -> anyhow::Result<Vec<Metric>> {
     let mut metrics = Vec::new();
 
     // The storm alone, with the probe.
+    settled(scenario.supervisor()).await?;
     storm.arm(n);
     let t0 = Instant::now();
     storm.die.send_modify(|g| *g += 1);
@@ -211,6 +212,7 @@ pub async fn measure(n: usize) -> anyhow::Result<Vec<Metric>> {
     }
 
     // With a reader that never reads.
+    settled(scenario.supervisor()).await?;
     let stalled = scenario.supervisor().events();
     let rss0 = rss_bytes()?;
     storm.arm(n);
@@ -228,6 +230,27 @@ pub async fn measure(n: usize) -> anyhow::Result<Vec<Metric>> {
     Ok(metrics)
 }
 
+/// Waits until the supervisor has taken in every node's start: no node New, Dead or
+/// Canceled in its counts. The leaves are entered before their signals reach the processor,
+/// and on the current-thread runtime a storm armed at that moment would find the processor
+/// still working through the start-up's ten thousand `AddChildren` messages, which wait in the
+/// same parent's queue as the unrelated group's news: the probe would measure the start-up.
+async fn settled(sup: &arbor::Supervisor) -> anyhow::Result<()> {
+    let wait = async {
+        loop {
+            // An answer comes after every message sent before the question.
+            let counts = sup.counts().await;
+            if counts.new + counts.dead + counts.canceled == 0 {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(LIMIT, wait)
+        .await
+        .map_err(|_| anyhow::anyhow!("the tree did not settle within {LIMIT:?}"))
+}
+
 /// A storm with `readers` subscribers, each counting the transitions it gets: their mean
 /// rate over the storm (per second, per reader) and the mean number each missed.
 async fn storm_with_readers(
@@ -238,6 +261,7 @@ async fn storm_with_readers(
 ) -> anyhow::Result<(f64, f64)> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
+    settled(scenario.supervisor()).await?;
     let nodes = scenario.supervisor().counts().await.nodes;
     let ready = Arc::new(AtomicUsize::new(0));
     for _ in 0..readers {
