@@ -186,25 +186,5 @@ async fn a_dropped_run_kills_its_process_group() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stop_signal_replaces_sigterm() {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    // TERM is ignored, so only the configured signal can end it before the grace period.
-    let script = "trap '' TERM; trap 'echo int > marker; exit 0' INT; echo ready; \
-                  sleep 1000 & wait";
-    let cmd = sh(script)
-        .current_dir(dir.path())
-        .ready_on_line(ready_line())
-        .stop_signal(arbor_process::UnixSignal::SIGINT)
-        .grace_period(Duration::from_secs(30));
-    let sup = supervisor_with(root_running("interrupted", cmd), fast_backoff());
-    let mut events = sup.events();
-    expect(&mut events, entered("root.interrupted", NodeState::Healthy)).await;
-
-    shutdown(&sup).await;
-    expect(
-        &mut events,
-        entered("root.interrupted", NodeState::Canceled),
-    )
-    .await;
-    let marker = std::fs::read_to_string(dir.path().join("marker")).expect("the INT trap ran");
-    assert_eq!(marker, "int\n");
+    assert_the_sigint_trap_ends_the_program().await;
 }

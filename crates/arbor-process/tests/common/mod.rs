@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use arbor::{Context, Event, Runnable, Signal};
-use arbor_process::Command;
-use arbor_test_kit::DEADLINE;
+use arbor::{Context, Event, NodeState, Runnable, Signal};
+use arbor_process::{Command, Regex, UnixSignal};
+use arbor_test_kit::{entered, expect, fast_backoff, shutdown, supervisor_with, DEADLINE};
 use tokio::time::timeout;
 
 /// Between two looks at something outside the process (a file, `/proc`): polling a real
@@ -30,6 +30,32 @@ pub fn root_running(name: &'static str, cmd: Command) -> impl Runnable {
             Ok(())
         }
     }
+}
+
+/// Runs a shell that ignores SIGTERM and traps SIGINT under a node whose stop signal is
+/// SIGINT, shuts the tree down, and checks that the trap ran: only the configured signal can
+/// have ended it before its (long) grace period.
+pub async fn assert_the_sigint_trap_ends_the_program() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let script = "trap '' TERM; trap 'echo int > marker; exit 0' INT; echo ready; \
+                  sleep 1000 & wait";
+    let cmd = sh(script)
+        .current_dir(dir.path())
+        .ready_on_line(Regex::new("^ready$").expect("a valid pattern"))
+        .stop_signal(UnixSignal::SIGINT)
+        .grace_period(Duration::from_secs(30));
+    let sup = supervisor_with(root_running("interrupted", cmd), fast_backoff());
+    let mut events = sup.events();
+    expect(&mut events, entered("root.interrupted", NodeState::Healthy)).await;
+
+    shutdown(&sup).await;
+    expect(
+        &mut events,
+        entered("root.interrupted", NodeState::Canceled),
+    )
+    .await;
+    let marker = std::fs::read_to_string(dir.path().join("marker")).expect("the INT trap ran");
+    assert_eq!(marker, "int\n");
 }
 
 /// The error text of an event, or "" if it has none.
