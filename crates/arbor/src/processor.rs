@@ -295,12 +295,12 @@ impl Processor {
     }
 
     /// A message of a backlog (invariant 5). A run's messages (its news, settings and
-    /// children) wait in its parent's queue, in the order it sent them. A run whose own node is
-    /// not in the tree yet (its parent's message adding it still waits in a queue), with the
-    /// rest of that run's news behind it, and anything not from a run (a snapshot, an order)
-    /// wait for everything that came before them; a
-    /// message of a run that is not current is handled at once (dropped, or its children
-    /// stopped), as it would have been.
+    /// children) wait in its parent's queue, in the order it sent them. Two kinds wait for
+    /// everything that came before them: anything not from a run (a snapshot, an order), and
+    /// the messages of a run whose node is not in the tree yet (its parent's message adding it
+    /// still waits in a queue), with the rest of that run's news behind them. A message of a
+    /// run that is not current is handled at once (dropped, or its children stopped), as it
+    /// would have been.
     fn take(&mut self, msg: Msg) {
         match self.lane_of(&msg) {
             Lane::Queue(lane) => self.backlog.push_news(lane, msg),
