@@ -7,6 +7,11 @@
 //! moves every user to the next endpoint, and each stream opens again there (resuming where it
 //! was; see `mirror.rs`).
 //!
+//! A failure also drops the failed endpoint's channel, so that the next use of that endpoint
+//! dials a new TCP connection. Kept, the channel would go on sending into the connection that
+//! was open when the network broke: after a partition heals, that connection wakes only at the
+//! kernel's next backed-off retransmission, seconds later, while a new one connects at once.
+//!
 //! No client-wide request timeout is set: it would also cut the calls that block by design
 //! (campaign, observe). Unary calls get their own timeout in [`Client::call`].
 //!
@@ -14,14 +19,18 @@
 //!
 //! 1. `current` only moves forward: its epoch grows by one at each switch, so a failure reported
 //!    against an older epoch (by a second stream that broke at the same time) switches nothing.
+//! 2. An endpoint's channel is dropped only by the failure that switches away from it, so each
+//!    epoch dials each endpoint at most once (two callers that dial at the same moment keep the
+//!    first channel stored).
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::retry::Retry;
 use crate::Error;
 
 /// How long to wait for a TCP connection to an endpoint, when not set.
@@ -60,13 +69,16 @@ pub struct Client {
 
 struct Inner {
     endpoints: Vec<Endpoint>,
+    options: etcd_client::ConnectOptions,
     request_timeout: Duration,
     current: watch::Sender<Current>,
 }
 
 struct Endpoint {
     url: String,
-    client: etcd_client::Client,
+    /// The channel to this endpoint; `None` once a failure dropped it, until the next use
+    /// dials again.
+    channel: Mutex<Option<etcd_client::Client>>,
 }
 
 /// Which endpoint is in use, and how many switches happened before.
@@ -149,11 +161,15 @@ impl ClientBuilder {
                     endpoint: url.clone(),
                     source,
                 })?;
-            endpoints.push(Endpoint { url, client });
+            endpoints.push(Endpoint {
+                url,
+                channel: Mutex::new(Some(client)),
+            });
         }
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoints,
+                options,
                 request_timeout: self.request_timeout,
                 current: watch::Sender::new(Current { index: 0, epoch: 0 }),
             }),
@@ -202,14 +218,72 @@ impl Client {
         self.inner.request_timeout
     }
 
-    /// The endpoint in use, with its client.
-    pub(crate) fn conn(&self) -> Conn {
+    /// The endpoint in use, with its client; dials the endpoint again if a failure dropped its
+    /// channel.
+    ///
+    /// # Errors
+    ///
+    /// What dialling said ([`Error::Etcd`] or [`Error::Timeout`], naming the endpoint), after
+    /// moving on to the next endpoint.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a dial that is dropped stores nothing.
+    pub(crate) async fn conn(&self) -> Result<Conn, Error> {
         let at = *self.inner.current.borrow();
         let endpoint = &self.inner.endpoints[at.index];
-        Conn {
-            at,
-            url: endpoint.url.clone(),
-            client: endpoint.client.clone(),
+        if let Some(client) = lock(&endpoint.channel).clone() {
+            return Ok(Conn {
+                at,
+                url: endpoint.url.clone(),
+                client,
+            });
+        }
+        let after = self.inner.request_timeout;
+        let dialled = tokio::time::timeout(
+            after,
+            etcd_client::Client::connect([endpoint.url.as_str()], Some(self.inner.options.clone())),
+        )
+        .await;
+        let err = match dialled {
+            Ok(Ok(client)) => {
+                let client = lock(&endpoint.channel).get_or_insert(client).clone();
+                return Ok(Conn {
+                    at,
+                    url: endpoint.url.clone(),
+                    client,
+                });
+            }
+            Ok(Err(source)) => Error::Etcd {
+                op: "connect",
+                endpoint: endpoint.url.clone(),
+                source,
+            },
+            Err(_) => Error::Timeout {
+                op: "connect",
+                endpoint: endpoint.url.clone(),
+                after,
+            },
+        };
+        self.switch_from(at, &endpoint.url, &err);
+        Err(err)
+    }
+
+    /// The endpoint in use, with its client: as [`conn`](Self::conn), but dialling until it
+    /// succeeds, with `retry`'s pauses in between (the loops that keep streams open use this).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    pub(crate) async fn conn_retrying(&self, retry: &mut Retry) -> Conn {
+        loop {
+            match self.conn().await {
+                Ok(conn) => return conn,
+                Err(err) => {
+                    tracing::debug!(error = %err, "could not dial etcd");
+                    retry.pause().await;
+                }
+            }
         }
     }
 
@@ -218,11 +292,16 @@ impl Client {
         self.inner.current.subscribe()
     }
 
-    /// Reports that `conn` failed: if it is still the endpoint in use, the next one is.
+    /// Reports that `conn` failed: if it is still the endpoint in use, the next one is, and the
+    /// failed endpoint's channel is dropped so that its next use dials again.
     pub(crate) fn failed(&self, conn: &Conn, why: &dyn fmt::Display) {
+        self.switch_from(conn.at, &conn.url, why);
+    }
+
+    fn switch_from(&self, at: Current, url: &str, why: &dyn fmt::Display) {
         let n = self.inner.endpoints.len();
         let switched = self.inner.current.send_if_modified(|current| {
-            if current.epoch != conn.at.epoch {
+            if current.epoch != at.epoch {
                 return false; // someone else switched already
             }
             current.index = (current.index + 1) % n;
@@ -232,13 +311,14 @@ impl Client {
         if !switched {
             return;
         }
+        lock(&self.inner.endpoints[at.index].channel).take();
         if n == 1 {
             // Nowhere to switch to: the streams open again on the same endpoint. Their retries
             // would repeat this line every second of an outage, so it stays at debug.
-            tracing::debug!(endpoint = %conn.url, error = %why, "etcd endpoint failed; retrying");
+            tracing::debug!(endpoint = %url, error = %why, "etcd endpoint failed; dialling again");
         } else {
             let next = &self.inner.endpoints[self.inner.current.borrow().index].url;
-            tracing::warn!(failed = %conn.url, next = %next, error = %why, "etcd endpoint failed; switching");
+            tracing::warn!(failed = %url, next = %next, error = %why, "etcd endpoint failed; switching");
         }
     }
 
@@ -254,7 +334,7 @@ impl Client {
         F: FnOnce(etcd_client::Client) -> Fut,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        let conn = self.conn();
+        let conn = self.conn().await?;
         let after = self.inner.request_timeout;
         match tokio::time::timeout(after, f(conn.client.clone())).await {
             Ok(Ok(value)) => Ok(value),
@@ -279,6 +359,11 @@ impl Client {
             }
         }
     }
+}
+
+/// Locks an endpoint's channel slot; a panic elsewhere cannot leave it half-written.
+fn lock(slot: &Mutex<Option<etcd_client::Client>>) -> MutexGuard<'_, Option<etcd_client::Client>> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Whether an error says the endpoint, not the request, is at fault.

@@ -27,7 +27,7 @@ pub(crate) async fn campaign(client: &Client, keys: &Keys, lease: i64) -> Leader
     let mut switches = client.switches();
     let mut retry = Retry::new();
     loop {
-        let conn = client.conn();
+        let conn = client.conn_retrying(&mut retry).await;
         switches.borrow_and_update();
         let mut election = conn.client.election_client();
         tokio::select! {
@@ -63,7 +63,7 @@ pub(crate) async fn observe(
     let mut switches = client.switches();
     let mut retry = Retry::new();
     loop {
-        let conn = client.conn();
+        let conn = client.conn_retrying(&mut retry).await;
         switches.borrow_and_update();
         let mut election = conn.client.election_client();
         // etcd sends nothing, not even headers, until there is a leader: opening may block.

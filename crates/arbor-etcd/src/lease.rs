@@ -1,11 +1,16 @@
 //! This host's lease: granted on joining, renewed for as long as the member runs.
 //!
-//! Renewals go over a keep-alive stream, one every third of the TTL. The send time of each
+//! Renewals go over a keep-alive stream, one every `renew` (a tenth of the TTL unless set). The
+//! send time of each
 //! renewal that etcd confirms moves `fresh_until` (send time plus the fencing delay) forward:
 //! the send time, not the answer's, because etcd restarted the TTL somewhere in between and the
 //! earlier bound is the safe one. The `etcd-client` crate does not open a broken keep-alive
 //! stream again, so [`keep`] does, on the next endpoint; a renewal left unanswered for a whole
-//! interval counts as a broken stream.
+//! interval counts as a broken stream, and so does a stream that does not open within one. Each
+//! such failure drops the channel (see `client.rs`), and the attempts go on every interval and a
+//! half at most, each on a new connection: once etcd can be reached again, a renewal is
+//! confirmed within about 1.5 intervals. That bound, against the fencing delay, is the outage
+//! a host tolerates without stopping the work (`Options::tolerated_outage`).
 //!
 //! # Invariants
 //!
@@ -30,12 +35,8 @@ pub(crate) struct Session {
     pub(crate) ttl: Duration,
     /// How long after a confirmed renewal's send time this host may act on its membership.
     pub(crate) fence: Duration,
-}
-
-impl Session {
-    fn interval(&self) -> Duration {
-        self.ttl / 3
-    }
+    /// How often a renewal is sent, and how long one may go unanswered.
+    pub(crate) renew: Duration,
 }
 
 /// Renews `session` for ever, across endpoint failures.
@@ -57,11 +58,11 @@ pub(crate) async fn keep(
         host: host.to_owned(),
         lease: session.id,
     };
-    let interval = session.interval();
+    let interval = session.renew;
     let mut switches = client.switches();
-    let mut retry = Retry::new();
+    let mut retry = Retry::up_to(interval / 2);
     loop {
-        let conn = client.conn();
+        let conn = client.conn_retrying(&mut retry).await;
         switches.borrow_and_update();
         let sent = Instant::now();
         // Opening the stream sends the first renewal and waits for its answer.

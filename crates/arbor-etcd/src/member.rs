@@ -63,6 +63,7 @@ async fn join(shared: &Shared) -> Result<(Session, i64), Error> {
         id: grant.id(),
         ttl: granted,
         fence: shared.options.fence_delay(granted),
+        renew: shared.options.renew_delay(granted),
     };
     let joined = async {
         let key = shared.keys.host_key();

@@ -61,16 +61,20 @@ pub(crate) async fn follow(
     let mut switches = client.switches();
     let mut retry = Retry::new();
     loop {
-        let conn = client.conn();
+        let conn = client.conn_retrying(&mut retry).await;
         switches.borrow_and_update();
         let options = WatchOptions::new().with_prefix().with_start_revision(next);
-        let opened = tokio::time::timeout(
+        let mut watcher = conn.client.watch_client();
+        let open = tokio::time::timeout(
             client.request_timeout(),
-            conn.client
-                .watch_client()
-                .watch(keys.prefix.clone(), Some(options)),
-        )
-        .await;
+            watcher.watch(keys.prefix.clone(), Some(options)),
+        );
+        // A switch means a new connection to try: waiting on this one would wait on a dial
+        // that went out while the network was cut.
+        let opened = tokio::select! {
+            opened = open => opened,
+            _ = switches.changed() => continue,
+        };
         let mut stream = match opened {
             Ok(Ok(stream)) => stream,
             Ok(Err(err)) => {

@@ -16,17 +16,25 @@ const MAX: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Retry {
     delays: BackoffDelays,
+    max: Duration,
 }
 
 impl Retry {
     pub(crate) fn new() -> Self {
+        Self::up_to(MAX)
+    }
+
+    /// Pauses capped at `max` rather than 1 s (and starting there if it is below 50 ms): for the
+    /// lease renewal, whose retries must fit many times into the fencing delay.
+    pub(crate) fn up_to(max: Duration) -> Self {
         let backoff = Backoff::default()
-            .initial(FIRST)
+            .initial(FIRST.min(max))
             .multiplier(2.0)
-            .max_interval(MAX)
+            .max_interval(max)
             .randomization(0.0);
         Retry {
             delays: backoff.delays(),
+            max,
         }
     }
 
@@ -40,7 +48,7 @@ impl Retry {
     ///
     /// Cancel safe; the pause still doubles.
     pub(crate) async fn pause(&mut self) {
-        let pause = self.delays.next().unwrap_or(MAX);
+        let pause = self.delays.next().unwrap_or(self.max);
         tokio::time::sleep(pause).await;
     }
 }
@@ -56,5 +64,15 @@ mod tests {
         assert_eq!(retry.delays.nth(10), Some(MAX), "capped at MAX");
         retry.reset();
         assert_eq!(retry.delays.next(), Some(FIRST));
+    }
+
+    #[test]
+    fn a_lower_cap_holds_and_bounds_the_first_pause() {
+        let cap = Duration::from_millis(120);
+        let mut retry = Retry::up_to(cap);
+        assert_eq!(retry.delays.next(), Some(FIRST));
+        assert_eq!(retry.delays.nth(10), Some(cap));
+        let tiny = Duration::from_millis(20);
+        assert_eq!(Retry::up_to(tiny).delays.next(), Some(tiny));
     }
 }

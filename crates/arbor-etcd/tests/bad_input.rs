@@ -94,7 +94,7 @@ async fn strategies_for_zero_hosts_are_refused() {
 }
 
 #[tokio::test]
-async fn zero_or_fractional_ttls_and_late_fencing_are_refused() {
+async fn zero_or_fractional_ttls_late_fencing_and_slow_renewals_are_refused() {
     let (client, _port) = unused_client().await;
     let cases = [
         (Options::new().session_ttl(Duration::ZERO), "session_ttl"),
@@ -109,6 +109,19 @@ async fn zero_or_fractional_ttls_and_late_fencing_are_refused() {
             "fence_after",
         ),
         (Options::new().fence_after(Duration::ZERO), "fence_after"),
+        (Options::new().renew_every(Duration::ZERO), "renew_every"),
+        // Half the default fencing delay (5 s of a 10 s TTL): no room for a renewal to go
+        // unanswered and another to be confirmed in time.
+        (
+            Options::new().renew_every(Duration::from_millis(2500)),
+            "renew_every",
+        ),
+        (
+            Options::new()
+                .fence_after(Duration::from_secs(2))
+                .renew_every(Duration::from_secs(1)),
+            "renew_every",
+        ),
     ];
     for (options, option) in cases {
         let err = schedule(client.clone(), "/ns", "h1", options).expect_err(option);
