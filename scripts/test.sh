@@ -6,7 +6,9 @@
 #   - protobuf-compiler and libprotobuf-dev: the etcd-client crate under arbor-etcd compiles
 #     etcd's .proto files in its build script, which needs protoc and protobuf's well-known types
 #     (google/protobuf/*.proto, shipped in libprotobuf-dev, not in protobuf-compiler);
-#   - tmux: the `arbor` command's live view is tested in a real terminal, driven through tmux.
+#   - tmux: the `arbor` command's live view is tested in a real terminal, driven through tmux;
+#   - iproute2: arbor-etcd's partition tests put hosts in network namespaces and cut them off
+#     with `ip` (they need root too, and say SKIPPED without it).
 # Then fmt, clippy, docs, and every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,10 @@ fi
 if ! command -v tmux >/dev/null 2>&1; then
   need+=(tmux)
   why+=("tmux: a real terminal for the arbor command's live-view test")
+fi
+if ! command -v ip >/dev/null 2>&1; then
+  need+=(iproute2)
+  why+=("iproute2: ip, for the network namespaces of arbor-etcd's partition tests")
 fi
 if ((${#need[@]})); then
   echo "== installing with apt-get: ${need[*]}"

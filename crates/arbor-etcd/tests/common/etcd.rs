@@ -33,11 +33,23 @@ pub struct Etcd {
 struct Member {
     name: String,
     client_url: String,
+    /// The network namespace it runs in (a path for `nsenter --net=`), if not this one.
+    netns: Option<String>,
     args: Vec<String>,
     log: PathBuf,
     child: Option<Child>,
-    /// The client and peer ports, reserved while the cluster lives.
-    _ports: [PortReservation; 2],
+    /// The client and peer ports, reserved while the cluster lives (none in a namespace of
+    /// its own, where nobody else binds).
+    _ports: Vec<PortReservation>,
+}
+
+/// Where the members of a cluster listen.
+enum Layout {
+    /// On 127.0.0.1 here, on reserved ports.
+    Loopback,
+    /// In network namespace `netns`: member `j` serves clients on `client_ip(j):2379` and its
+    /// peers on its namespace's loopback.
+    Netns { netns: String },
 }
 
 /// Why a member did not start serving.
@@ -61,7 +73,7 @@ impl Etcd {
     pub async fn cluster(n: usize) -> Etcd {
         let mut attempt = 1;
         loop {
-            match Self::start(n).await {
+            match Self::start(n, Layout::Loopback).await {
                 Ok(etcd) => return etcd,
                 Err(failed) if failed.port_in_use && attempt < ATTEMPTS => {
                     eprintln!(
@@ -75,26 +87,56 @@ impl Etcd {
         }
     }
 
+    /// A cluster of `n` members in network namespace `netns` (see `netns.rs`): member `j`
+    /// serves clients at `http://<netns::member_ip(j)>:2379`.
+    pub async fn cluster_in(netns: &str, n: usize) -> Etcd {
+        let layout = Layout::Netns {
+            netns: netns.to_owned(),
+        };
+        match Self::start(n, layout).await {
+            Ok(etcd) => etcd,
+            Err(failed) => panic!("{}", failed.message),
+        }
+    }
+
     /// One attempt of [`cluster`](Self::cluster).
-    async fn start(n: usize) -> Result<Etcd, NotServing> {
+    async fn start(n: usize, layout: Layout) -> Result<Etcd, NotServing> {
         let dir = tempfile::Builder::new()
             .prefix("arbor-etcd-test")
             .tempdir()
             .expect("create a temporary directory");
-        let ports: Vec<[PortReservation; 2]> = (0..n).map(|_| [free_port(), free_port()]).collect();
-        let initial_cluster = ports
+        // Per member: client URL, peer URL, reservations.
+        let places: Vec<(String, String, Vec<PortReservation>)> = (0..n)
+            .map(|j| match &layout {
+                Layout::Loopback => {
+                    let (client, peer) = (free_port(), free_port());
+                    (
+                        format!("http://127.0.0.1:{}", client.port()),
+                        format!("http://127.0.0.1:{}", peer.port()),
+                        vec![client, peer],
+                    )
+                }
+                Layout::Netns { .. } => (
+                    format!("http://{}:2379", super::netns::member_ip(j)),
+                    format!("http://127.0.0.1:{}", 2380 + j),
+                    Vec::new(),
+                ),
+            })
+            .collect();
+        let netns = match &layout {
+            Layout::Loopback => None,
+            Layout::Netns { netns } => Some(netns.clone()),
+        };
+        let initial_cluster = places
             .iter()
             .enumerate()
-            .map(|(i, [_, peer])| format!("m{i}=http://127.0.0.1:{}", peer.port()))
+            .map(|(i, (_, peer, _))| format!("m{i}={peer}"))
             .collect::<Vec<_>>()
             .join(",");
-        let token = format!("arbor-test-{}", ports[0][0].port());
+        let token = format!("arbor-test-{}-{}", std::process::id(), places[0].0);
         let mut members = Vec::with_capacity(n);
-        for (i, reserved) in ports.into_iter().enumerate() {
-            let [client, peer] = [reserved[0].port(), reserved[1].port()];
+        for (i, (client_url, peer_url, reserved)) in places.into_iter().enumerate() {
             let name = format!("m{i}");
-            let client_url = format!("http://127.0.0.1:{client}");
-            let peer_url = format!("http://127.0.0.1:{peer}");
             let data = dir.path().join(&name);
             let args = vec![
                 "--name".into(),
@@ -125,6 +167,7 @@ impl Etcd {
                 log: dir.path().join(format!("{name}.log")),
                 name,
                 client_url,
+                netns: netns.clone(),
                 args,
                 child: None,
                 _ports: reserved,
@@ -170,7 +213,15 @@ impl Etcd {
 
     fn spawn(&mut self, i: usize) -> mpsc::UnboundedReceiver<()> {
         let member = &mut self.members[i];
-        let mut child = match Command::new(binary())
+        let mut command = match &member.netns {
+            Some(path) => {
+                let mut command = Command::new("nsenter");
+                command.arg(format!("--net={path}")).arg("--").arg(binary());
+                command
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = match command
             .args(&member.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of this module
 
 pub mod etcd;
+pub mod netns;
 pub mod process;
 
 use std::collections::{BTreeMap, BTreeSet};
