@@ -42,8 +42,10 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// It holds one `etcd-client` client per endpoint and talks to one endpoint at a time; when a
 /// call times out or fails for a reason that points at the endpoint (unavailable, connection
-/// lost, no leader), it moves on to the next endpoint, round robin. Connecting does no network
-/// I/O: an unreachable cluster shows later, as a timeout of the first call.
+/// lost, no leader), it moves on to the next endpoint, round robin, and drops the failed
+/// endpoint's connection: the next use of that endpoint dials a new one, rather than waiting on
+/// a connection the network cut. Connecting does no network I/O: an unreachable cluster shows
+/// later, as a timeout of the first call.
 ///
 /// Cheap to clone.
 ///

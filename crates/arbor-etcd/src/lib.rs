@@ -48,6 +48,11 @@
 //! - **Fencing.** A host that cannot renew its lease stops the work `fence_after` (half the TTL
 //!   by default) after the send time of its last renewal that etcd confirmed: before etcd can
 //!   expire the lease and place the work elsewhere. It joins again when etcd is back.
+//! - **Outages.** A renewal left unanswered for `renew_every` (a tenth of the TTL by default)
+//!   drops the connection, and the host dials again at once, on every endpoint it knows, rather
+//!   than waiting on a connection the network cut. An outage shorter than
+//!   [`Options::tolerated_outage`] (`fence_after − 1.5 × renew_every`) never stops the work;
+//!   after a longer one the host is back within about 1.5 renewal intervals of the heal.
 //!
 //! These hold if the work stops within the rest of the TTL once cancelled, and if the clocks of
 //! this host and of etcd's leader run at about the same rate (no clock agreement is needed). A
