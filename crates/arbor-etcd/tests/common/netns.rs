@@ -49,15 +49,15 @@ impl Lab {
         let lab = Lab { names, hosts };
         for name in &lab.names {
             ip(&["netns", "add", name]);
-            ip(&["-n", name, "link", "set", "lo", "up"]);
+            ipn(name, &["link", "set", "lo", "up"]);
         }
         let (router, etcd) = (lab.names[0].clone(), lab.names[1].clone());
         lab.link(&etcd, "r", "10.99.0.2/24", &router, "e", "10.99.0.1/24");
         for j in 0..members {
             let address = format!("{}/32", member_ip(j));
-            ip(&["-n", &etcd, "addr", "add", &address, "dev", "r"]);
+            ipn(&etcd, &["addr", "add", &address, "dev", "r"]);
         }
-        ip(&["-n", &etcd, "route", "add", "default", "via", "10.99.0.1"]);
+        ipn(&etcd, &["route", "add", "default", "via", "10.99.0.1"]);
         for i in 0..hosts {
             let host = lab.names[2 + i].clone();
             let subnet = i + 1;
@@ -70,7 +70,7 @@ impl Lab {
                 &format!("10.99.{subnet}.1/24"),
             );
             let gateway = format!("10.99.{subnet}.1");
-            ip(&["-n", &host, "route", "add", "default", "via", &gateway]);
+            ipn(&host, &["route", "add", "default", "via", &gateway]);
         }
         // The members' addresses sit on the etcd side's link, behind the router's /24.
         run(
@@ -91,10 +91,10 @@ impl Lab {
         ip(&[
             "link", "add", a_dev, "netns", a, "type", "veth", "peer", "name", b_dev, "netns", b,
         ]);
-        ip(&["-n", a, "addr", "add", a_addr, "dev", a_dev]);
-        ip(&["-n", b, "addr", "add", b_addr, "dev", b_dev]);
-        ip(&["-n", a, "link", "set", a_dev, "up"]);
-        ip(&["-n", b, "link", "set", b_dev, "up"]);
+        ipn(a, &["addr", "add", a_addr, "dev", a_dev]);
+        ipn(b, &["addr", "add", b_addr, "dev", b_dev]);
+        ipn(a, &["link", "set", a_dev, "up"]);
+        ipn(b, &["link", "set", b_dev, "up"]);
     }
 
     fn path_of(&self, name: &str) -> String {
@@ -149,21 +149,15 @@ impl Lab {
     fn blackhole(&self, op: &str, to: &str, from: &[&str], table: usize) {
         let router = &self.names[0];
         let table = table.to_string();
-        ip(&["-n", router, "route", op, "blackhole", &format!("{to}/32")]);
-        let mut rule = vec!["-n", router, "rule", op];
+        ipn(router, &["route", op, "blackhole", &format!("{to}/32")]);
+        let mut rule = vec!["rule", op];
         rule.extend_from_slice(from);
         rule.extend_from_slice(&["lookup", &table, "priority", "100"]);
-        ip(&rule);
-        ip(&[
-            "-n",
+        ipn(router, &rule);
+        ipn(
             router,
-            "route",
-            op,
-            "blackhole",
-            "default",
-            "table",
-            &table,
-        ]);
+            &["route", op, "blackhole", "default", "table", &table],
+        );
     }
 }
 
@@ -189,8 +183,19 @@ fn unavailable() -> Option<String> {
     let made = Command::new("ip").args(["netns", "add", &probe]).output();
     match made {
         Ok(out) if out.status.success() => {
+            let entered = Command::new("nsenter")
+                .arg(format!("--net=/run/netns/{probe}"))
+                .args(["--", "ip", "link", "set", "lo", "up"])
+                .output();
             remove(&probe);
-            None
+            match entered {
+                Ok(out) if out.status.success() => None,
+                Ok(out) => Some(format!(
+                    "`nsenter` into a namespace failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )),
+                Err(err) => Some(format!("`nsenter` did not run: {err}")),
+            }
         }
         Ok(out) => Some(format!(
             "`ip netns add` failed (it needs root): {}",
@@ -237,6 +242,15 @@ fn remove(name: &str) {
 
 fn ip(args: &[&str]) {
     run("ip", args);
+}
+
+/// `ip` inside namespace `name`. Through `nsenter`, not `ip -n`: that remounts `/` as a
+/// slave first, which fails in a chroot (where `/` is no mount point), as on CI.
+fn ipn(name: &str, args: &[&str]) {
+    let net = format!("--net=/run/netns/{name}");
+    let mut full = vec![net.as_str(), "--", "ip"];
+    full.extend_from_slice(args);
+    run("nsenter", &full);
 }
 
 fn run(program: &str, args: &[&str]) {
