@@ -31,7 +31,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::retry::Retry;
-use crate::Error;
+use crate::{Error, Tls};
 
 /// How long to wait for a TCP connection to an endpoint, when not set.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -72,6 +72,8 @@ pub struct Client {
 struct Inner {
     endpoints: Vec<Endpoint>,
     options: etcd_client::ConnectOptions,
+    /// Whether the endpoints talk TLS, to explain a connection they close.
+    tls: bool,
     request_timeout: Duration,
     current: watch::Sender<Current>,
 }
@@ -99,11 +101,13 @@ pub(crate) struct Conn {
 }
 
 /// Settings for [`Client::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ClientBuilder {
     endpoints: Vec<String>,
     connect_timeout: Duration,
     request_timeout: Duration,
+    tls: Option<Tls>,
+    user: Option<(String, String)>,
 }
 
 impl ClientBuilder {
@@ -120,13 +124,33 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds one client per endpoint. No network I/O happens here.
+    /// Talk TLS to every endpoint (which must then all be `https://` URLs), verifying the
+    /// members against the CA of `tls`, and presenting its client certificate if it has one.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Authenticate as `name` with `password` (etcd's role-based access control). The token
+    /// etcd hands out is fetched when an endpoint is dialled and fetched again when it expires.
+    /// `docs/etcd.md` lists the permissions a host needs on its namespace.
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some((name.into(), password.into()));
+        self
+    }
+
+    /// Builds one client per endpoint. No network I/O happens here, not even with a
+    /// [`user`](Self::user): the first use of an endpoint authenticates, and a wrong password
+    /// fails that call, naming the endpoint.
     ///
     /// # Errors
     ///
     /// - [`Error::NoEndpoints`] for an empty list;
     /// - [`Error::InvalidEndpoint`] for an endpoint the etcd client cannot parse;
-    /// - [`Error::InvalidOption`] for a zero timeout.
+    /// - [`Error::InvalidOption`] for a zero timeout, for `http://` endpoints with
+    ///   [`tls`](Self::tls), or `https://` ones without;
+    /// - [`Error::InvalidOption`] also for a CA bundle, client certificate or key that does
+    ///   not parse.
     ///
     /// # Cancel safety
     ///
@@ -146,7 +170,21 @@ impl ClientBuilder {
                 });
             }
         }
-        let options = etcd_client::ConnectOptions::new()
+        for url in &self.endpoints {
+            let https = url.starts_with("https://");
+            if https != self.tls.is_some() {
+                let reason = if https {
+                    format!("endpoint {url} is https://: give the CA with ClientBuilder::tls")
+                } else {
+                    format!("endpoint {url} is not https://, but TLS is set")
+                };
+                return Err(Error::InvalidOption {
+                    option: "tls",
+                    reason,
+                });
+            }
+        }
+        let mut options = etcd_client::ConnectOptions::new()
             .with_connect_timeout(self.connect_timeout)
             // HTTP/2 pings notice a silently dead connection; etcd refuses pings more often
             // than every 5 s, and pings without an open stream, as abuse.
@@ -155,23 +193,41 @@ impl ClientBuilder {
             // A member cut off from the quorum then fails streams at once instead of serving
             // stale data.
             .with_require_leader(true);
+        if let Some(tls) = &self.tls {
+            tls.check().map_err(|reason| Error::InvalidOption {
+                option: "tls",
+                reason,
+            })?;
+            options = options.with_tls(tls.options());
+        }
+        // Built without the user, a client does no I/O: it checks the URL and the certificates.
+        let unauthenticated = options.clone();
+        if let Some((name, password)) = &self.user {
+            options = options
+                .with_user(name.clone(), password.clone())
+                .with_auto_token_refresh(true);
+        }
         let mut endpoints = Vec::with_capacity(self.endpoints.len());
         for url in self.endpoints {
-            let client = etcd_client::Client::connect([url.as_str()], Some(options.clone()))
-                .await
-                .map_err(|source| Error::InvalidEndpoint {
-                    endpoint: url.clone(),
-                    source,
-                })?;
+            let client =
+                etcd_client::Client::connect([url.as_str()], Some(unauthenticated.clone()))
+                    .await
+                    .map_err(|source| Error::InvalidEndpoint {
+                        endpoint: url.clone(),
+                        source,
+                    })?;
+            // With a user, the first use dials again and authenticates.
+            let client = self.user.is_none().then_some(client);
             endpoints.push(Endpoint {
                 url,
-                channel: Mutex::new(Some(client)),
+                channel: Mutex::new(client),
             });
         }
         Ok(Client {
             inner: Arc::new(Inner {
                 endpoints,
                 options,
+                tls: self.tls.is_some(),
                 request_timeout: self.request_timeout,
                 current: watch::Sender::new(Current { index: 0, epoch: 0 }),
             }),
@@ -186,6 +242,8 @@ impl Client {
             endpoints: endpoints.into_iter().map(Into::into).collect(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            tls: None,
+            user: None,
         }
     }
 
@@ -256,11 +314,7 @@ impl Client {
                     client,
                 });
             }
-            Ok(Err(source)) => Error::Etcd {
-                op: "connect",
-                endpoint: endpoint.url.clone(),
-                source,
-            },
+            Ok(Err(source)) => self.failure("connect", &endpoint.url, source),
             Err(_) => Error::Timeout {
                 op: "connect",
                 endpoint: endpoint.url.clone(),
@@ -282,7 +336,7 @@ impl Client {
             match self.conn().await {
                 Ok(conn) => return conn,
                 Err(err) => {
-                    tracing::debug!(error = %err, "could not dial etcd");
+                    tracing::warn!(error = %err, "could not dial etcd");
                     retry.pause().await;
                 }
             }
@@ -324,6 +378,25 @@ impl Client {
         }
     }
 
+    /// The error for `source`, met doing `op` on `endpoint`: [`Error::TlsRefused`] where the
+    /// server closed a TLS connection it was asked to open, [`Error::Etcd`] otherwise.
+    fn failure(&self, op: &'static str, endpoint: &str, source: etcd_client::Error) -> Error {
+        let endpoint = endpoint.to_owned();
+        if self.inner.tls && closed_by_peer(&source) {
+            Error::TlsRefused {
+                op,
+                endpoint,
+                source,
+            }
+        } else {
+            Error::Etcd {
+                op,
+                endpoint,
+                source,
+            }
+        }
+    }
+
     /// Runs one unary call on the endpoint in use, with the request timeout. A timeout, or an
     /// error that blames the endpoint, switches to the next endpoint for later calls.
     ///
@@ -344,11 +417,7 @@ impl Client {
                 if blames_endpoint(&source) {
                     self.failed(&conn, &source);
                 }
-                Err(Error::Etcd {
-                    op,
-                    endpoint: conn.url,
-                    source,
-                })
+                Err(self.failure(op, &conn.url, source))
             }
             Err(_) => {
                 let err = Error::Timeout {
@@ -366,6 +435,15 @@ impl Client {
 /// Locks an endpoint's channel slot; a panic elsewhere cannot leave it half-written.
 fn lock(slot: &Mutex<Option<etcd_client::Client>>) -> MutexGuard<'_, Option<etcd_client::Client>> {
     slot.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Whether the connection under `err` was closed by the other side. The cause sits deep in
+/// hyper's error, whose kinds are not public: its text is all there is.
+fn closed_by_peer(err: &etcd_client::Error) -> bool {
+    let text = format!("{err:?}");
+    text.contains("connection closed")
+        || text.contains("BrokenPipe")
+        || text.contains("reset by peer")
 }
 
 /// Whether an error says the endpoint, not the request, is at fault.
@@ -396,6 +474,19 @@ impl fmt::Debug for Client {
             .field("endpoints", &self.endpoints().collect::<Vec<_>>())
             .field("in_use", &self.endpoint())
             .field("request_timeout", &self.inner.request_timeout)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the password.
+        f.debug_struct("ClientBuilder")
+            .field("endpoints", &self.endpoints)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("tls", &self.tls)
+            .field("user", &self.user.as_ref().map(|(name, _)| name))
             .finish()
     }
 }

@@ -74,6 +74,24 @@ pub enum Error {
         source: etcd_client::Error,
     },
 
+    /// The server closed a TLS connection while it was being set up. With
+    /// `--client-cert-auth` that is how etcd refuses a client certificate: missing, expired,
+    /// or signed by a CA it does not trust (TLS 1.3 reports it only as a closed connection).
+    #[error(
+        "etcd {op} on {endpoint} failed: the server closed the TLS connection; if it requires \
+         client certificates, it refused this one (missing, expired, or of a CA it does not \
+         trust): {source}"
+    )]
+    TlsRefused {
+        /// What was being done.
+        op: &'static str,
+        /// The endpoint that was asked.
+        endpoint: String,
+        /// What the etcd client said.
+        #[source]
+        source: etcd_client::Error,
+    },
+
     /// A call to etcd got no answer in time (the endpoint may be down or unreachable).
     #[error("etcd {op} on {endpoint} timed out after {after:?}")]
     Timeout {

@@ -33,6 +33,14 @@
 //! set the environment of a dependency's build script. The other arbor crates need no system
 //! package. Running against etcd needs an etcd server, of course (Debian: `etcd-server`).
 //!
+//! # Secured clusters
+//!
+//! [`ClientBuilder::tls`] with a [`Tls`] (the CA bundle, and a client certificate for
+//! `--client-cert-auth`) and [`ClientBuilder::user`] (etcd's role-based access control) reach
+//! clusters that require TLS and authentication. A host needs read and write on its
+//! namespace's prefix only; `docs/etcd.md` has the `etcdctl` commands and a production
+//! checklist.
+//!
 //! # Guarantees
 //!
 //! - **Placement.** Only the elected host writes the placement, and only with a
@@ -125,6 +133,7 @@ mod retry;
 mod scheduled;
 mod slot;
 mod strategy;
+mod tls;
 mod view;
 
 pub use client::{Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
@@ -132,4 +141,5 @@ pub use error::Error;
 pub use options::{Options, DEFAULT_SESSION_TTL};
 pub use scheduled::Scheduled;
 pub use strategy::{Alphabetical, MaxCount, Strategy};
+pub use tls::Tls;
 pub use view::{Claim, FencingToken, Lease, Placement, View};

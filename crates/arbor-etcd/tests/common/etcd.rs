@@ -50,6 +50,9 @@ enum Layout {
     /// In network namespace `netns`: member `j` serves clients on `client_ip(j):2379` and its
     /// peers on its namespace's loopback.
     Netns { netns: String },
+    /// As `Loopback`, but clients talk TLS (`https://`), with these extra arguments (the
+    /// certificate files, and `--client-cert-auth` where client certificates are required).
+    Tls { args: Vec<String> },
 }
 
 /// Why a member did not start serving.
@@ -99,6 +102,34 @@ impl Etcd {
         }
     }
 
+    /// A single member serving clients over TLS with a certificate of `ca` for 127.0.0.1, and
+    /// requiring client certificates of `ca` if `client_certs`.
+    pub async fn single_tls(ca: &super::pki::Ca, client_certs: bool) -> Etcd {
+        let server = ca.server();
+        let mut args = vec![
+            "--cert-file".to_owned(),
+            ca.file("server.pem", &server.cert).display().to_string(),
+            "--key-file".to_owned(),
+            ca.file("server-key.pem", &server.key).display().to_string(),
+        ];
+        if client_certs {
+            args.extend([
+                "--trusted-ca-file".to_owned(),
+                ca.file("ca.pem", &ca.pem).display().to_string(),
+                "--client-cert-auth".to_owned(),
+            ]);
+        }
+        let mut attempt = 1;
+        loop {
+            let layout = Layout::Tls { args: args.clone() };
+            match Self::start(1, layout).await {
+                Ok(etcd) => return etcd,
+                Err(failed) if failed.port_in_use && attempt < ATTEMPTS => attempt += 1,
+                Err(failed) => panic!("{}", failed.message),
+            }
+        }
+    }
+
     /// One attempt of [`cluster`](Self::cluster).
     async fn start(n: usize, layout: Layout) -> Result<Etcd, NotServing> {
         let dir = tempfile::Builder::new()
@@ -108,10 +139,14 @@ impl Etcd {
         // Per member: client URL, peer URL, reservations.
         let places: Vec<(String, String, Vec<PortReservation>)> = (0..n)
             .map(|j| match &layout {
-                Layout::Loopback => {
+                Layout::Loopback | Layout::Tls { .. } => {
+                    let scheme = match &layout {
+                        Layout::Tls { .. } => "https",
+                        _ => "http",
+                    };
                     let (client, peer) = (free_port(), free_port());
                     (
-                        format!("http://127.0.0.1:{}", client.port()),
+                        format!("{scheme}://127.0.0.1:{}", client.port()),
                         format!("http://127.0.0.1:{}", peer.port()),
                         vec![client, peer],
                     )
@@ -123,9 +158,10 @@ impl Etcd {
                 ),
             })
             .collect();
-        let netns = match &layout {
-            Layout::Loopback => None,
-            Layout::Netns { netns } => Some(netns.clone()),
+        let (netns, extra) = match &layout {
+            Layout::Loopback => (None, Vec::new()),
+            Layout::Netns { netns } => (Some(netns.clone()), Vec::new()),
+            Layout::Tls { args } => (None, args.clone()),
         };
         let initial_cluster = places
             .iter()
@@ -163,6 +199,7 @@ impl Etcd {
                 "--election-timeout".into(),
                 "500".into(),
             ];
+            let args = [args, extra.clone()].concat();
             members.push(Member {
                 log: dir.path().join(format!("{name}.log")),
                 name,
@@ -252,7 +289,9 @@ impl Etcd {
                 .ok();
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
-                if line.contains("serving insecure client requests") {
+                // "serving insecure client requests on …", or with TLS "serving client
+                // requests on …".
+                if line.contains("client requests on") {
                     let _ = tx.send(());
                 }
                 if let Some(file) = file.as_mut() {

@@ -5,6 +5,7 @@
 
 pub mod etcd;
 pub mod netns;
+pub mod pki;
 pub mod process;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -139,7 +140,17 @@ pub async fn start_host_with(
     options: Options,
     inner: impl Runnable,
 ) -> Host {
-    let client = client(endpoints).await;
+    start_host_on(client(endpoints).await, ns, name, options, inner)
+}
+
+/// Starts host `name` of namespace `ns` on `client`, running `inner` when placed.
+pub fn start_host_on(
+    client: Client,
+    ns: &str,
+    name: &str,
+    options: Options,
+    inner: impl Runnable,
+) -> Host {
     let job = Scheduled::new(client, ns, name, options, inner).expect("valid job");
     let view = job.view();
     let sup = supervise_job(job);
