@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use arbor::NodeState;
 use arbor_etcd::{Client, Options, Tls};
+use arbor_test_kit::pki::{Ca, Pair};
 use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
-use common::pki::{Ca, Pair};
 use common::{start_host_on, Host, HostTracker};
 use etcd_client::Permission;
 

@@ -95,9 +95,33 @@
 //! # Compatibility
 //!
 //! tonic 0.14 with tonic-health 0.14 and prost 0.14; tokio only; TCP listeners only (no Unix
-//! sockets yet). Building needs no `protoc`. This crate does not test TLS: tonic's own
-//! (`Server::tls_config`, behind its TLS features) applies to [`Incoming`] as to any stream of
-//! connections, or terminate TLS in front.
+//! sockets yet). Building needs no `protoc`.
+//!
+//! # TLS
+//!
+//! Build the router with tonic's own `Server::tls_config` (turn on a TLS feature of tonic in
+//! your crate, such as `tls-ring`): the adapter's listener hands tonic plain TCP connections,
+//! and tonic runs the TLS handshake on each, so the service and the health service share one
+//! TLS port. A client certificate CA (`client_ca_root`) makes it mutual TLS. A plaintext client
+//! is refused (its HTTP/2 preface is no TLS record), a client that does not trust the server's
+//! CA fails its handshake, and neither harms the server. `tests/tls.rs` proves each case.
+//!
+//! ```no_run
+//! # fn main() -> anyhow::Result<()> {
+//! use arbor_grpc::GrpcServer;
+//! use tonic::service::Routes;
+//! use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+//!
+//! let identity = Identity::from_pem(std::fs::read("server.pem")?, std::fs::read("server-key.pem")?);
+//! let tls = ServerTlsConfig::new()
+//!     .identity(identity)
+//!     .client_ca_root(Certificate::from_pem(std::fs::read("clients-ca.pem")?)); // mutual TLS
+//! let router = Server::builder().tls_config(tls)?.add_routes(Routes::default());
+//! let grpc = GrpcServer::new(router).listen(std::net::SocketAddr::from(([0, 0, 0, 0], 50051)));
+//! # let _ = grpc;
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! [`Runnable`]: arbor::Runnable
 

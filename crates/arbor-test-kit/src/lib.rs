@@ -26,6 +26,7 @@
 //!   [`root_with`].
 //! - **Ports**: [`loopback`] and [`listener`] (the race-free ways), and [`free_port`] for a
 //!   number that must be known before the code under test binds it.
+//! - **Certificates**: [`pki::Ca`] makes a CA and the certificates it signs, for TLS tests.
 //! - **Logs**: [`Logs::capture`] to assert on log lines, [`init_tracing`] to read them.
 //!
 //! A crate's own helpers (a subprocess script, a gRPC client, an etcd server) stay in that
@@ -34,6 +35,7 @@
 mod events;
 mod harness;
 mod logs;
+pub mod pki;
 mod ports;
 mod tree;
 

@@ -104,7 +104,7 @@ impl Etcd {
 
     /// A single member serving clients over TLS with a certificate of `ca` for 127.0.0.1, and
     /// requiring client certificates of `ca` if `client_certs`.
-    pub async fn single_tls(ca: &super::pki::Ca, client_certs: bool) -> Etcd {
+    pub async fn single_tls(ca: &arbor_test_kit::pki::Ca, client_certs: bool) -> Etcd {
         let server = ca.server();
         let mut args = vec![
             "--cert-file".to_owned(),

@@ -5,7 +5,6 @@
 
 pub mod etcd;
 pub mod netns;
-pub mod pki;
 pub mod process;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,6 @@
 //! Certificates for TLS tests, made fresh by each test with `rcgen`: a CA, server certificates
-//! for 127.0.0.1, client certificates (valid or expired), and a second CA nobody trusts.
+//! for 127.0.0.1 and `localhost`, client certificates (valid or expired). A second [`Ca`] is a
+//! CA nobody trusts.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
@@ -11,13 +12,17 @@ use rcgen::{
 use tempfile::TempDir;
 
 /// A certificate and its key, as PEM.
+#[derive(Debug, Clone)]
 pub struct Pair {
+    /// The certificate.
     pub cert: String,
+    /// Its private key (PKCS#8).
     pub key: String,
 }
 
 /// A certificate authority, with a directory for the files servers read.
 pub struct Ca {
+    /// The CA's own certificate: what clients and servers are told to trust.
     pub pem: String,
     issuer: Issuer<'static, KeyPair>,
     dir: TempDir,
@@ -91,5 +96,13 @@ impl Ca {
         let path = self.dir.path().join(name);
         std::fs::write(&path, text).expect("write a certificate file");
         path
+    }
+}
+
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca")
+            .field("dir", &self.dir.path())
+            .finish_non_exhaustive()
     }
 }
