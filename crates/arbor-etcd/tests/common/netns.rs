@@ -166,6 +166,13 @@ impl Drop for Lab {
         for name in &self.names {
             remove(name);
         }
+        // `ip netns add` made /run/netns a mount point; with no namespace left in it, unmount
+        // it, so that nothing of the tests stays mounted (in a chroot, it would keep the
+        // chroot's directory busy).
+        let empty = std::fs::read_dir("/run/netns").is_ok_and(|mut dir| dir.next().is_none());
+        if empty {
+            let _ = Command::new("umount").arg("/run/netns").output();
+        }
     }
 }
 
