@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use arbor::NodeState;
-use arbor_etcd::{Client, Options, Tls};
+use arbor_etcd::{Alphabetical, Client, Options, Tls};
 use arbor_test_kit::pki::{Ca, Pair};
 use arbor_test_kit::DEADLINE;
 use common::etcd::Etcd;
@@ -34,8 +34,13 @@ impl Secured {
     /// Starts it and sets up the users: `root`; `host`, with role `hosts` (read and write under
     /// `NS/`); `stranger`, with no role. Requires client certificates if `client_certs`.
     async fn start(client_certs: bool) -> Secured {
+        Self::start_with(client_certs, &[]).await
+    }
+
+    /// As [`start`](Self::start), with more arguments for etcd.
+    async fn start_with(client_certs: bool, extra: &[&str]) -> Secured {
         let ca = Ca::new("arbor test CA");
-        let etcd = Etcd::single_tls(&ca, client_certs).await;
+        let etcd = Etcd::single_tls(&ca, client_certs, extra).await;
         let admin = ca.client("root", false);
         let mut tls = etcd_client::TlsOptions::new()
             .ca_certificate(etcd_client::Certificate::from_pem(&ca.pem));
@@ -169,6 +174,46 @@ async fn a_singleton_runs_and_fails_over_with_mutual_tls_and_a_password() {
         .await;
     assert_eq!(runs.max_at_once, 1, "{runs:?}");
     h2.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_auth_token_is_fetched_again_and_the_leader_still_writes_the_placement() {
+    arbor_test_kit::init_tracing();
+    // etcd's tokens live one second here (300 s by default), from their last use.
+    let etcd = Secured::start_with(false, &["--auth-token-ttl", "1"]).await;
+    let tracker = HostTracker::new();
+    let password = Some(("host", HOST_PASSWORD));
+    let options = options().strategy(Alphabetical(1));
+    let tls = || Tls::ca_pem(etcd.ca.pem.clone());
+    let h1 = start_host_on(
+        etcd.client(tls(), password).await,
+        NS,
+        "h1",
+        options.clone(),
+        tracker.inner("h1"),
+    );
+    tracker
+        .wait("h1 runs the work", DEADLINE, |r| r.running.contains("h1"))
+        .await;
+    // Let h1's token expire: nothing h1 does meanwhile (renewals on an open stream, a quiet
+    // watch) uses it. Time is what is under test here, not a state to wait for.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // a0 sorts first: h1, the leader, must write the placement with its expired token.
+    let a0 = start_host_on(
+        etcd.client(tls(), password).await,
+        NS,
+        "a0",
+        options,
+        tracker.inner("a0"),
+    );
+    let runs = tracker
+        .wait("the work moves to a0", DEADLINE, |r| {
+            r.running.contains("a0")
+        })
+        .await;
+    assert_eq!(runs.max_at_once, 1, "{runs:?}");
+    a0.stop().await;
+    h1.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,8 +103,12 @@ impl Etcd {
     }
 
     /// A single member serving clients over TLS with a certificate of `ca` for 127.0.0.1, and
-    /// requiring client certificates of `ca` if `client_certs`.
-    pub async fn single_tls(ca: &arbor_test_kit::pki::Ca, client_certs: bool) -> Etcd {
+    /// requiring client certificates of `ca` if `client_certs`; `extra` are more arguments.
+    pub async fn single_tls(
+        ca: &arbor_test_kit::pki::Ca,
+        client_certs: bool,
+        extra: &[&str],
+    ) -> Etcd {
         let server = ca.server();
         let mut args = vec![
             "--cert-file".to_owned(),
@@ -112,6 +116,7 @@ impl Etcd {
             "--key-file".to_owned(),
             ca.file("server-key.pem", &server.key).display().to_string(),
         ];
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
         if client_certs {
             args.extend([
                 "--trusted-ca-file".to_owned(),
