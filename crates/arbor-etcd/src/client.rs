@@ -437,13 +437,19 @@ fn lock(slot: &Mutex<Option<etcd_client::Client>>) -> MutexGuard<'_, Option<etcd
     slot.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Whether the connection under `err` was closed by the other side. The cause sits deep in
-/// hyper's error, whose kinds are not public: its text is all there is.
+/// Whether the other side ended the connection under `err`: with a TLS alert, or, when the
+/// close wins the race with the alert, by closing it. The cause sits deep in hyper's error,
+/// whose kinds are not public: its text is all there is.
 fn closed_by_peer(err: &etcd_client::Error) -> bool {
     let text = format!("{err:?}");
-    text.contains("connection closed")
-        || text.contains("BrokenPipe")
-        || text.contains("reset by peer")
+    [
+        "received fatal alert",
+        "connection closed",
+        "BrokenPipe",
+        "reset by peer",
+    ]
+    .iter()
+    .any(|sign| text.contains(sign))
 }
 
 /// Whether an error says the endpoint, not the request, is at fault.

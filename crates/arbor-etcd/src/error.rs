@@ -74,13 +74,13 @@ pub enum Error {
         source: etcd_client::Error,
     },
 
-    /// The server closed a TLS connection while it was being set up. With
+    /// The server refused (with a TLS alert) or closed a TLS connection as it was set up. With
     /// `--client-cert-auth` that is how etcd refuses a client certificate: missing, expired,
     /// or signed by a CA it does not trust (TLS 1.3 reports it only as a closed connection).
     #[error(
-        "etcd {op} on {endpoint} failed: the server closed the TLS connection; if it requires \
-         client certificates, it refused this one (missing, expired, or of a CA it does not \
-         trust): {source}"
+        "etcd {op} on {endpoint} failed: the server refused or closed the TLS connection; if \
+         it requires client certificates, it refused this one (missing, expired, or of a CA it \
+         does not trust): {source}"
     )]
     TlsRefused {
         /// What was being done.

@@ -257,7 +257,7 @@ async fn a_missing_or_expired_client_certificate_is_refused() {
         let error = dies_with(
             &host,
             &tracker,
-            &[&etcd.endpoint(), "closed the TLS connection"],
+            &[&etcd.endpoint(), "refused or closed the TLS connection"],
         )
         .await;
         eprintln!("{case}: {error}");

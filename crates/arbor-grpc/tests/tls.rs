@@ -157,7 +157,12 @@ async fn mutual_tls_admits_a_client_certificate_of_the_clients_ca_only() {
             Err(err) => format!("{err:?}"),
             Ok(channel) => try_check(channel).await.expect_err(case),
         };
-        assert!(refused.contains(alert), "{case}: {refused}");
+        // The server sends its alert and closes; the client reads the alert, or, when the close
+        // wins the race, finds the connection gone. Either way the call failed at the TLS layer.
+        let closed = ["broken pipe", "connection closed", "reset by peer"]
+            .iter()
+            .any(|gone| refused.contains(gone));
+        assert!(refused.contains(alert) || closed, "{case}: {refused}");
     }
     arbor_test_kit::shutdown(&sup).await;
 }
