@@ -283,8 +283,8 @@ impl Client {
     ///
     /// # Errors
     ///
-    /// What dialling said ([`Error::Etcd`] or [`Error::Timeout`], naming the endpoint), after
-    /// moving on to the next endpoint.
+    /// What dialling said ([`Error::Etcd`], [`Error::TlsRefused`] or [`Error::Timeout`],
+    /// naming the endpoint), after moving on to the next endpoint.
     ///
     /// # Cancel safety
     ///

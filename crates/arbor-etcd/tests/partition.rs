@@ -38,7 +38,8 @@ const REJOIN: Duration = Duration::from_millis(1500);
 /// two-core machine would measure the machine.
 static ONE_LAB: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Hosts in a lab, and what they report. Fields drop in order: hosts, then etcd, then the lab.
+/// Hosts in a lab, and what they report. Fields drop in order: hosts, then etcd, then the lab,
+/// then the lock that keeps other labs waiting.
 struct Net {
     ttl: Duration,
     hosts: BTreeMap<String, Child>,
@@ -46,12 +47,14 @@ struct Net {
     writer: Option<PipeWriter>,
     events: Events,
     lab: Lab,
+    _one: tokio::sync::MutexGuard<'static, ()>,
 }
 
 impl Net {
-    /// A lab of `hosts` host namespaces and an etcd of `members`, or `None` where namespaces
-    /// cannot be made.
+    /// A lab of `hosts` host namespaces and an etcd of `members`, once no other lab is in
+    /// use, or `None` where namespaces cannot be made.
     async fn new(hosts: usize, members: usize) -> Option<Net> {
+        let one = ONE_LAB.lock().await;
         let lab = Lab::new(hosts, members)?;
         let etcd = Etcd::cluster_in(&lab.etcd_ns(), members).await;
         let (reader, writer) = std::io::pipe().expect("a pipe");
@@ -62,6 +65,7 @@ impl Net {
             writer: Some(writer),
             events: Events::read(reader),
             lab,
+            _one: one,
         })
     }
 
@@ -74,6 +78,17 @@ impl Net {
         let writer = self.writer.as_ref().expect("hosts are still starting");
         let child = process::spawn("host", &spec, Some(&self.lab.host_ns(i)), writer);
         self.hosts.insert(name.to_owned(), child);
+    }
+
+    /// Starts `name` in namespace `i`, alone in the namespace so far, and waits until it runs
+    /// the work.
+    async fn start_holder(&mut self, i: usize, name: &str, endpoints: &[usize]) {
+        self.start(i, name, endpoints, false);
+        self.events
+            .wait(&format!("{name} runs the work"), 0, |e| {
+                e.is(name, "started")
+            })
+            .await;
     }
 
     fn urls(&self, members: &[usize]) -> Vec<String> {
@@ -134,14 +149,10 @@ fn ms(d: Duration) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_holder_cut_off_past_its_ttl_stops_first_the_work_moves_and_it_rejoins() {
-    let _one = ONE_LAB.lock().await;
     let Some(mut net) = Net::new(3, 1).await else {
         return;
     };
-    net.start(0, "a", &[0], false);
-    net.events
-        .wait("a runs the work", 0, |e| e.is("a", "started"))
-        .await;
+    net.start_holder(0, "a", &[0]).await;
     net.start(1, "b", &[0], false);
     net.start(2, "c", &[0], false);
     net.sees_hosts("b", 3).await;
@@ -209,7 +220,6 @@ async fn a_holder_cut_off_past_its_ttl_stops_first_the_work_moves_and_it_rejoins
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_shorter_than_the_tolerated_outage_neither_stops_nor_moves_the_work() {
-    let _one = ONE_LAB.lock().await;
     let Some(mut net) = Net::new(2, 1).await else {
         return;
     };
@@ -217,10 +227,7 @@ async fn a_cut_shorter_than_the_tolerated_outage_neither_stops_nor_moves_the_wor
     let tolerated = Options::new().session_ttl(net.ttl).tolerated_outage();
     // 0.9 s of 1.4 s: the rest for what a busy machine adds (late timers, slow round trips).
     let cut_for = tolerated - Duration::from_millis(500);
-    net.start(0, "a", &[0], false);
-    net.events
-        .wait("a runs the work", 0, |e| e.is("a", "started"))
-        .await;
+    net.start_holder(0, "a", &[0]).await;
     net.start(1, "b", &[0], false);
     net.sees_hosts("b", 2).await;
 
@@ -249,7 +256,6 @@ async fn a_cut_shorter_than_the_tolerated_outage_neither_stops_nor_moves_the_wor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_off_leader_loses_the_leadership_and_the_work_stays() {
-    let _one = ONE_LAB.lock().await;
     let Some(mut net) = Net::new(3, 1).await else {
         return;
     };
@@ -298,17 +304,13 @@ async fn a_cut_off_leader_loses_the_leadership_and_the_work_stays() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_etcd_member_cut_off_from_the_hosts_moves_nothing() {
-    let _one = ONE_LAB.lock().await;
     let Some(mut net) = Net::new(3, 3).await else {
         return;
     };
     // The switch to another member must fit in the fencing delay: 2 s here, for a busy machine.
     net.ttl = 2 * TTL;
     // a (the holder) and b use member 2 first, c member 0.
-    net.start(0, "a", &[2, 0, 1], false);
-    net.events
-        .wait("a runs the work", 0, |e| e.is("a", "started"))
-        .await;
+    net.start_holder(0, "a", &[2, 0, 1]).await;
     net.start(1, "b", &[2, 1, 0], false);
     net.start(2, "c", &[0, 1, 2], false);
     net.sees_hosts("b", 3).await;
@@ -360,14 +362,10 @@ async fn an_etcd_member_cut_off_from_the_hosts_moves_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: run it by hand"]
 async fn measure_outages() {
-    let _one = ONE_LAB.lock().await;
     let Some(mut net) = Net::new(2, 1).await else {
         return;
     };
-    net.start(0, "a", &[0], false);
-    net.events
-        .wait("a runs the work", 0, |e| e.is("a", "started"))
-        .await;
+    net.start_holder(0, "a", &[0]).await;
     net.start(1, "b", &[0], false);
     net.sees_hosts("b", 2).await;
     let tolerated = Options::new().session_ttl(TTL).tolerated_outage();
