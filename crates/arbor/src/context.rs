@@ -26,6 +26,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
@@ -39,6 +40,9 @@ use crate::{
     task, Child, Dn, Error, Group, Name, NodeState, RestartLimit, Runnable, Signal, Significant,
     Watch,
 };
+
+/// Up to this many members, a group's names are checked against each other by scanning.
+const FEW_MEMBERS: usize = 16;
 
 /// A runnable's view of its node: its DN, its children, its signals and its cancellation.
 ///
@@ -203,12 +207,17 @@ impl Context {
             tracing::warn!(parent: self.span(), dn = %self.inner.dn, error = %err, "rejected children");
             return Err(err);
         }
-        let ordered = group.ordered;
-        let mut starts = Vec::with_capacity(group.len());
-        for member in &group.members {
-            let ctx = member.ctx.clone().expect("checked members have a context");
+        // An ordered group's later members begin once the ones before them are up; the
+        // processor starts them.
+        let spawned = if group.ordered { 1 } else { group.len() };
+        // Most groups are small: their starts are kept on the stack.
+        let mut starts: SmallVec<[(Context, Arc<dyn Runnable>); 4]> = SmallVec::new();
+        for (i, member) in group.members.iter().enumerate() {
+            let ctx = member.ctx.as_ref().expect("checked members have a context");
             local.children.insert(ctx.dn().clone());
-            starts.push((ctx, member.runnable.clone()));
+            if i < spawned {
+                starts.push((ctx.clone(), member.runnable.clone()));
+            }
         }
         if self
             .inner
@@ -225,10 +234,7 @@ impl Context {
             });
         }
         drop(local);
-        // An ordered group's later members begin once the ones before them are up; the
-        // processor starts them.
-        let spawned = if ordered { 1 } else { starts.len() };
-        for (ctx, runnable) in starts.into_iter().take(spawned) {
+        for (ctx, runnable) in starts {
             task::spawn(ctx, runnable, std::time::Duration::ZERO, None);
         }
         Ok(())
@@ -254,10 +260,13 @@ impl Context {
                 parent: parent.clone(),
             });
         }
-        // The group's own names, to refuse repeats: a scan for a few, a set for many, so that
-        // a group of any size is checked in linear time.
-        let mut in_group = ChildNames::new();
-        for member in &mut group.members {
+        // The group's own names, to refuse repeats: the members before each one for a few
+        // (no copies, no allocation), a set for many, so that a group of any size is checked
+        // in linear time.
+        let mut in_group = (group.members.len() > FEW_MEMBERS).then(ChildNames::new);
+        for i in 0..group.members.len() {
+            let (earlier, rest) = group.members.split_at_mut(i);
+            let member = &mut rest[0];
             // The DN keeps the name (a `'static` one is not copied); the group is consumed.
             let name =
                 Name::new(std::mem::take(&mut member.name)).map_err(|err| Error::InvalidName {
@@ -266,13 +275,22 @@ impl Context {
                     reason: err.reason(),
                 })?;
             let dn = parent.child(name);
-            if local.children.contains(&dn) || in_group.contains(&dn) {
+            let repeated = match &mut in_group {
+                Some(names) => names.contains(&dn),
+                None => earlier
+                    .iter()
+                    .filter_map(|m| m.ctx.as_ref())
+                    .any(|ctx| ctx.dn().name() == dn.name()),
+            };
+            if repeated || local.children.contains(&dn) {
                 return Err(Error::DuplicateName {
                     parent: parent.clone(),
                     name: dn.name().to_owned(),
                 });
             }
-            in_group.insert(dn.clone());
+            if let Some(names) = &mut in_group {
+                names.insert(dn.clone());
+            }
             member.ctx = Some(Context::new(
                 dn,
                 self.inner.link.clone(),

@@ -36,6 +36,9 @@ use crate::{Context, Dn, NodeState, Restart, Runnable, Significant, StopTimeout,
 pub(crate) struct Stamp(u64);
 
 impl Stamp {
+    /// The moment the tree was made.
+    pub(crate) const ZERO: Stamp = Stamp(0);
+
     /// `t` on the clock of a tree made at `epoch`.
     pub(crate) fn at(epoch: Instant, t: Instant) -> Self {
         Stamp(u64::try_from(t.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX))

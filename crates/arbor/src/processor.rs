@@ -118,6 +118,8 @@ pub(crate) struct Processor {
     rng: fastrand::Rng,
     /// The time of the batch being handled: one clock read per batch, not per message.
     now: Instant,
+    /// `now` on the tree's clock, computed once with it: most messages stamp a node.
+    now_stamp: Stamp,
     handoff: Arc<Handoff>,
     metrics: Metrics,
     /// The report has been handed over (`finish`).
@@ -202,10 +204,17 @@ impl Processor {
             panic: None,
             rng: fastrand::Rng::new(),
             now,
+            now_stamp: Stamp::ZERO,
             handoff,
             metrics,
             finished: false,
         }
+    }
+
+    /// Reads the clock, for the batch about to be handled.
+    fn tick(&mut self) {
+        self.now = Instant::now();
+        self.now_stamp = self.tree.stamp(self.now);
     }
 
     /// Row 1 for the root, which the tree already holds; then the loop, until shutdown ends.
@@ -231,7 +240,7 @@ impl Processor {
                 if received == 0 {
                     break; // unreachable while the tree holds a sender, but ending is the right answer
                 }
-                self.now = Instant::now();
+                self.tick();
                 if received >= BACKLOG && self.one_parent_floods(&batch) {
                     for msg in batch.drain(..) {
                         self.take(msg);
@@ -243,7 +252,7 @@ impl Processor {
                     handled = received;
                 }
             } else {
-                self.now = Instant::now();
+                self.tick();
                 if self
                     .shutdown
                     .as_ref()
@@ -469,9 +478,13 @@ impl Processor {
                 .ctx
                 .expect("the context makes a run for every member it sends");
             let rare = member.rare;
-            let id = self
-                .tree
-                .insert(Some(parent), ctx, member.runnable, member.restart, self.now);
+            let id = self.tree.insert(
+                Some(parent),
+                ctx,
+                member.runnable,
+                member.restart,
+                self.now_stamp,
+            );
             let held = policy.as_ref().is_some_and(|p| p.ordered) && rank > 0;
             if !held {
                 self.tree.task_started(id); // its parent is spawning its task
@@ -898,7 +911,7 @@ impl Processor {
     /// alone.
     fn restart_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "restart ordered");
-        let now = self.tree.stamp(self.now);
+        let now = self.now_stamp;
         let node = self.tree.get_mut(id);
         node.not_before = now;
         node.extras_mut().restart_ordered = true;
@@ -931,7 +944,7 @@ impl Processor {
     /// subtree has stopped.
     fn start_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "start ordered");
-        let now = self.tree.stamp(self.now);
+        let now = self.now_stamp;
         let node = self.tree.get_mut(id);
         node.not_before = now;
         node.extras_mut().stop_ordered = false;
@@ -966,7 +979,7 @@ impl Processor {
     fn die(&mut self, id: NodeId, error: String) {
         let node = self.tree.get(id);
         tracing::error!(parent: node.ctx.span(), dn = %node.dn(), was = ?node.state, error = %error, "runnable died");
-        let healthy_for = self.tree.stamp(self.now).since(node.since);
+        let healthy_for = self.now_stamp.since(node.since);
         let backoff = self.backoff_of(id);
         if node.state == NodeState::Healthy && backoff.resets_after(healthy_for) {
             self.tree.get_mut(id).failures = 0;
@@ -1118,7 +1131,7 @@ impl Processor {
         // The batch took time: a backoff shorter than that (a storm's microsecond) is over,
         // and its restart needs no wait, which on a busy runtime would be a trip through its
         // whole run queue.
-        self.now = Instant::now();
+        self.tick();
         // A restart can make more candidates (a parent that gives up on its restart limit).
         while !self.restart_candidates.is_empty() {
             // A member of an ordered group that stopped may let the one before it stop.
@@ -1184,7 +1197,7 @@ impl Processor {
     /// Row 10: a new run of `id`, once it is due (invariant 4): at once for a node that owes
     /// nothing, else after the rest of its backoff. Row 12: its children are removed first.
     fn restart(&mut self, id: NodeId) {
-        let now = self.tree.stamp(self.now);
+        let now = self.now_stamp;
         let delay = self.tree.get(id).not_before.since(now);
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
@@ -1223,7 +1236,7 @@ impl Processor {
         if node.state == NodeState::New {
             self.launch(next, Duration::ZERO); // its first run: nothing to count
         } else {
-            let delay = node.not_before.since(self.tree.stamp(self.now));
+            let delay = node.not_before.since(self.now_stamp);
             self.begin(next, delay);
         }
     }
@@ -1272,7 +1285,7 @@ impl Processor {
 
     /// Moves `id` to `to` and tells the subscribers.
     fn set_state(&mut self, id: NodeId, to: NodeState, detail: Detail) {
-        let now = self.tree.stamp(self.now);
+        let now = self.now_stamp;
         let node = self.tree.get_mut(id);
         let from = node.state;
         node.state = to;

@@ -56,7 +56,7 @@ impl Tree {
             link,
             epoch: now,
         };
-        tree.root = tree.insert(None, ctx, root, Restart::Permanent, now);
+        tree.root = tree.insert(None, ctx, root, Restart::Permanent, Stamp::ZERO);
         tree
     }
 
@@ -140,7 +140,7 @@ impl Tree {
         ctx: Context,
         runnable: Arc<dyn Runnable>,
         restart: Restart,
-        now: Instant,
+        born: Stamp,
     ) -> NodeId {
         let id = NodeId::from_index(self.nodes.vacant_key());
         ctx.register(id);
@@ -149,7 +149,6 @@ impl Tree {
         if cancelled_parent.is_some() && !pending {
             ctx.cancel();
         }
-        let born = self.stamp(now);
         let key = self.nodes.insert(Node {
             ctx,
             runnable,
@@ -493,7 +492,7 @@ pub(crate) mod tests {
             ctx,
             idle(),
             Restart::Permanent,
-            Instant::now(),
+            tree.stamp(Instant::now()),
         );
         tree.task_started(id);
         id
