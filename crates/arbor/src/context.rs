@@ -27,7 +27,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use smallvec::SmallVec;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
@@ -79,8 +79,10 @@ struct Local {
     /// The run's task, so that a timed-out shutdown can abort it. Kept under the run's lock
     /// with `token` rather than in a `OnceLock` each (16 bytes apiece): set once and read
     /// rarely, they cost 8 bytes each here, and every context is one allocator size class
-    /// smaller (see `CONTEXT_SIZE`).
-    task: Option<AbortHandle>,
+    /// smaller (see `CONTEXT_SIZE`). The join handle itself, not an abort handle made from
+    /// it: that would take a reference of its own and drop the join handle on tokio's slow
+    /// path, at every spawn.
+    task: Option<JoinHandle<()>>,
     /// The token of [`child_token`](Context::child_token), made when first asked for.
     token: Option<CancellationToken>,
 }
@@ -717,15 +719,21 @@ impl Context {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    /// Keeps the abort handle of the run's task (set once, when it is spawned).
-    pub(crate) fn set_task(&self, task: AbortHandle) {
+    /// Keeps the run's task (set once, when it is spawned).
+    pub(crate) fn set_task(&self, task: JoinHandle<()>) {
         self.inner.local.lock().task.get_or_insert(task);
     }
 
     /// Aborts the run's task, if it was spawned.
     pub(crate) fn abort(&self) {
         // Taken out of the lock first: an abort may drop the run, which locks it to end.
-        let task = self.inner.local.lock().task.clone();
+        let task = self
+            .inner
+            .local
+            .lock()
+            .task
+            .as_ref()
+            .map(JoinHandle::abort_handle);
         if let Some(task) = task {
             task.abort();
         }

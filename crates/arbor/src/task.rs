@@ -48,7 +48,7 @@ pub(crate) fn spawn(
             fut: Delayed(Some(fut)),
         })
     };
-    ctx.set_task(task.abort_handle());
+    ctx.set_task(task);
 }
 
 /// Waits out the backoff (and the processor's go-ahead, with a `gate`), unless the node is
