@@ -211,7 +211,7 @@ impl Context {
         }
         // An ordered group's later members begin once the ones before them are up; the
         // processor starts them.
-        let spawned = if group.ordered { 1 } else { group.len() };
+        let spawned = if group.is_ordered() { 1 } else { group.len() };
         // Most groups are small: their starts are kept on the stack.
         let mut starts: SmallVec<[(Context, Arc<dyn Runnable>); 4]> = SmallVec::new();
         for (i, member) in group.members.iter().enumerate() {
@@ -249,7 +249,7 @@ impl Context {
             Phase::Healthy | Phase::DoneSignalled if local.late_children => {}
             _ => self.check_new(local)?,
         }
-        if let Some(limit) = group.limit {
+        if let Some(limit) = group.limit() {
             limit.validate()?;
         }
         for member in &group.members {
@@ -511,7 +511,7 @@ impl Context {
         } else {
             let (reply, answer) = tokio::sync::oneshot::channel();
             let msg = Msg::Order {
-                dn: format!("{}.{name}", self.inner.dn),
+                dn: format!("{}.{name}", self.inner.dn).into_boxed_str(),
                 parent: Some(self.clone()),
                 order,
                 reply,

@@ -43,9 +43,17 @@ use crate::{Child, RestartLimit, Runnable};
 #[must_use = "a group does nothing until it is given to `Context::run_group`"]
 pub struct Group {
     pub(crate) members: Vec<Child>,
-    pub(crate) limit: Option<RestartLimit>,
-    pub(crate) strategy: Strategy,
-    pub(crate) ordered: bool,
+    /// Boxed, and `None` while all are the defaults (most groups): a group rides in the
+    /// processor's message that adds it, and every message is as big as the biggest.
+    settings: Option<Box<Settings>>,
+}
+
+/// What a group may set besides its members.
+#[derive(Debug, Default, Clone, Copy)]
+struct Settings {
+    limit: Option<RestartLimit>,
+    strategy: Strategy,
+    ordered: bool,
 }
 
 /// How the members of a [`Group`] restart when one of them dies (OTP's restart strategies).
@@ -126,7 +134,7 @@ impl Group {
 
     /// How the members restart when one dies (default: [`Strategy::Staggered`]).
     pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
+        self.settings_mut().strategy = strategy;
         self
     }
 
@@ -156,7 +164,7 @@ impl Group {
     /// }
     /// ```
     pub fn ordered(mut self) -> Self {
-        self.ordered = true;
+        self.settings_mut().ordered = true;
         self
     }
 
@@ -164,17 +172,38 @@ impl Group {
     /// parent's: more than that within its period, and the parent dies (see
     /// [`RestartLimit`]).
     pub fn restart_limit(mut self, limit: RestartLimit) -> Self {
-        self.limit = Some(limit);
+        self.settings_mut().limit = Some(limit);
         self
+    }
+
+    fn settings_mut(&mut self) -> &mut Settings {
+        self.settings.get_or_insert_with(Box::default)
+    }
+
+    fn settings(&self) -> Settings {
+        self.settings.as_deref().copied().unwrap_or_default()
+    }
+
+    /// Whether its members start in order ([`ordered`](Group::ordered)).
+    pub(crate) fn is_ordered(&self) -> bool {
+        self.settings().ordered
+    }
+
+    /// Its own restart limit ([`restart_limit`](Group::restart_limit)).
+    pub(crate) fn limit(&self) -> Option<RestartLimit> {
+        self.settings().limit
     }
 
     /// The policy its members share, if it is not the default.
     pub(crate) fn policy(&self) -> Option<GroupPolicy> {
-        let default = self.strategy == Strategy::Staggered && self.limit.is_none() && !self.ordered;
+        let settings = self.settings();
+        let default = settings.strategy == Strategy::Staggered
+            && settings.limit.is_none()
+            && !settings.ordered;
         (!default).then(|| GroupPolicy {
-            strategy: self.strategy,
-            ordered: self.ordered,
-            limit: self.limit.map(|limit| Mutex::new(Window::new(limit))),
+            strategy: settings.strategy,
+            ordered: settings.ordered,
+            limit: settings.limit.map(|limit| Mutex::new(Window::new(limit))),
         })
     }
 

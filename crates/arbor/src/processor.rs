@@ -171,6 +171,8 @@ enum Detail {
 struct Shutdown {
     began: Instant,
     deadline: Instant,
+    /// `deadline` on the link's clock, to compare with an exit's `at`.
+    deadline_nanos: u64,
     /// Nodes whose runs returned, but only after the deadline: a runnable that blocked its
     /// thread (and so the timer) past it. They count as stuck.
     late: Vec<crate::Dn>,
@@ -699,9 +701,9 @@ impl Processor {
                 error,
                 done_signalled,
                 misused,
-            } => self.on_returned(id, error, done_signalled, misused),
-            Outcome::Bounced { reason } => self.on_bounced(id, reason),
-            Outcome::Panicked { message } => self.on_panicked(id, message),
+            } => self.on_returned(id, error.map(String::from), done_signalled, misused),
+            Outcome::Bounced { reason } => self.on_bounced(id, reason.into()),
+            Outcome::Panicked { message } => self.on_panicked(id, message.into()),
             Outcome::NotStarted => self.on_not_started(id),
             Outcome::Aborted => self.on_aborted(id),
         }
@@ -1351,26 +1353,46 @@ impl Processor {
             return;
         }
         tracing::info!(nodes = self.tree.len(), "supervisor shutting down");
+        let deadline = clock::deadline(self.now, self.config.shutdown_timeout);
         self.shutdown = Some(Shutdown {
             began: self.now,
-            deadline: clock::deadline(self.now, self.config.shutdown_timeout),
+            deadline,
+            deadline_nanos: self.tree.link().nanos(deadline),
             late: Vec::new(),
         });
         self.cancel(self.tree.root());
     }
 
     /// During shutdown, a run that ended after the deadline is stuck all the same.
-    fn note_late_exit(&mut self, id: NodeId, at: Option<Instant>) {
-        if let (Some(shutdown), Some(at)) = (self.shutdown.as_mut(), at) {
-            if at > shutdown.deadline && self.tree.get(id).has_task {
+    fn note_late_exit(&mut self, id: NodeId, at: u64) {
+        if let Some(shutdown) = self.shutdown.as_mut() {
+            if at > shutdown.deadline_nanos && self.tree.get(id).has_task {
                 shutdown.late.push(self.tree.get(id).dn().clone());
             }
+        }
+    }
+
+    /// Handles every message already queued, in the backlog's queues and in the inbox: a run
+    /// that ended before the shutdown's deadline is not stuck, however long its exit waited
+    /// behind a flood of other news.
+    fn handle_queued(&mut self) {
+        self.tick();
+        while let Ok(msg) = self.rx.try_recv() {
+            if self.backlog.is_empty() {
+                self.handle(msg);
+            } else {
+                self.take(msg);
+            }
+        }
+        while let Some(msg) = self.backlog.pop() {
+            self.serve(msg);
         }
     }
 
     /// Row 11: the deadline passed. Aborts every task still running and names its node, which
     /// is then Canceled (with why), not left looking as it did when it was told to stop.
     fn abort_stuck(&mut self) -> Vec<crate::Dn> {
+        self.handle_queued();
         let stuck: Vec<NodeId> = self
             .tree
             .preorder(self.tree.root())

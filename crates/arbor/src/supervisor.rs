@@ -165,7 +165,7 @@ impl Supervisor {
     async fn order(&self, dn: &str, order: Order) -> Result<(), Error> {
         let (reply, answer) = oneshot::channel();
         let msg = Msg::Order {
-            dn: dn.to_owned(),
+            dn: dn.into(),
             parent: None,
             order,
             reply,

@@ -258,12 +258,16 @@ fn report(ctx: &Context, ended: Ended) {
     let end = ctx.end_run();
     let outcome = match ended {
         Ended::Returned(error) => Outcome::Returned {
-            error,
+            error: error.map(String::into_boxed_str),
             done_signalled: end.done_signalled,
             misused: end.misused,
         },
-        Ended::Bounced(reason) => Outcome::Bounced { reason },
-        Ended::Panicked(message) => Outcome::Panicked { message },
+        Ended::Bounced(reason) => Outcome::Bounced {
+            reason: reason.into_boxed_str(),
+        },
+        Ended::Panicked(message) => Outcome::Panicked {
+            message: message.into_boxed_str(),
+        },
     };
     exited(ctx, outcome);
 }
@@ -271,7 +275,11 @@ fn report(ctx: &Context, ended: Ended) {
 fn exited(ctx: &Context, outcome: Outcome) {
     // When a cancelled run really ended, so that shutdown can tell a run that returned late
     // (one that blocked its thread past the deadline) from one whose exit is merely queued.
-    let at = ctx.is_cancelled().then(tokio::time::Instant::now);
+    let at = if ctx.is_cancelled() {
+        ctx.link().nanos(tokio::time::Instant::now())
+    } else {
+        0
+    };
     ctx.send(Msg::Exited {
         ctx: ctx.clone(),
         outcome,

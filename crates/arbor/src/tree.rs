@@ -41,6 +41,11 @@ pub(crate) struct Tree {
 }
 
 impl Tree {
+    /// The link every context of this tree shares.
+    pub(crate) fn link(&self) -> &crate::link::Link {
+        &self.link
+    }
+
     /// `t` on this tree's clock.
     pub(crate) fn stamp(&self, t: Instant) -> Stamp {
         Stamp::at(self.epoch, t)
