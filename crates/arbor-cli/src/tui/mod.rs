@@ -58,17 +58,21 @@ pub(crate) async fn run(app: Arc<App>) {
     let mut model = Model::new(title, name_width);
     model.backlog(backlog);
 
+    // arbor's own warnings among the output while the screen is ours, not on top of it. Set
+    // before the screen is entered: a line written to the terminal after that would land on
+    // the view's first rows, where the frames, which redraw only the cells they change, never
+    // paint over it (seen on a fresh machine: a program's "started" line under the title).
+    let hub = app.clone();
+    crate::diagnostics::to_sink(move |line| hub.say(line));
     let mut screen = match Screen::enter() {
         Ok(screen) => screen,
         Err(err) => {
+            crate::diagnostics::to_stderr();
             eprintln!("arbor: cannot use the terminal ({err}); showing the plain view");
             drop(events);
             return crate::plain::run(app, lines).await;
         }
     };
-    // arbor's own warnings among the output while the screen is ours, not on top of it.
-    let hub = app.clone();
-    crate::diagnostics::to_sink(move |line| hub.say(line));
     let mut input = Input::start();
     let mut keys_open = true;
     let mut lines_open = true;
