@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::message::Msg;
+use crate::node::Stamp;
 
 /// The tree's shared link, held by every [`Context`](crate::Context) of the tree.
 ///
@@ -18,7 +19,8 @@ pub(crate) struct Link {
     runtime: tokio::runtime::Handle,
     /// How many event streams exist, for the streams that contexts open (watches).
     streams: Arc<AtomicUsize>,
-    /// When the link was made: the origin of [`Link::nanos`].
+    /// When the link was made: the origin of the tree's clock ([`Link::stamp`]), which the
+    /// processor and the runs' tasks share.
     epoch: Instant,
 }
 
@@ -39,10 +41,9 @@ impl Link {
         })
     }
 
-    /// `t` as nanoseconds after the link was made (saturating; 0 for anything earlier): the
-    /// moment a run ended, in 8 bytes, as its `Exited` carries it.
-    pub(crate) fn nanos(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    /// `t` on the tree's clock.
+    pub(crate) fn stamp(&self, t: Instant) -> Stamp {
+        Stamp::at(self.epoch, t)
     }
 
     /// A new stream of the tree's events, whose snapshots give only the node `dn`.

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use crate::events::Subscription;
+use crate::node::Stamp;
 use crate::{Context, Error, Group, RestartLimit, Significant, StateCounts, TreeStatus};
 
 pub(crate) enum Msg {
@@ -32,10 +33,10 @@ pub(crate) enum Msg {
     Exited {
         ctx: Context,
         outcome: Outcome,
-        /// When it ended, for a run that had been cancelled (shutdown needs it), on the
-        /// link's clock (`Link::nanos`); 0 otherwise. 8 bytes, where an `Option<Instant>`
-        /// takes 16 and every message would grow with it.
-        at: u64,
+        /// When it ended, on the tree's clock, for a run that had been cancelled (shutdown
+        /// needs it); `Stamp::ZERO` otherwise, which is past no deadline. 8 bytes, where an
+        /// `Option<Instant>` takes 16 and every message would grow with it.
+        at: Stamp,
     },
     /// A cancelled run's stop timeout has passed (for row 11).
     StopTimedOut { ctx: Context },

@@ -36,7 +36,7 @@ use crate::{Context, Dn, NodeState, Restart, Runnable, Significant, StopTimeout,
 pub(crate) struct Stamp(u64);
 
 impl Stamp {
-    /// The moment the tree was made.
+    /// The moment the tree's clock began: before any run can end, so never past a deadline.
     pub(crate) const ZERO: Stamp = Stamp(0);
 
     /// `t` on the clock of a tree made at `epoch`.

@@ -171,8 +171,8 @@ enum Detail {
 struct Shutdown {
     began: Instant,
     deadline: Instant,
-    /// `deadline` on the link's clock, to compare with an exit's `at`.
-    deadline_nanos: u64,
+    /// `deadline` on the tree's clock, to compare with an exit's `at`.
+    deadline_stamp: Stamp,
     /// Nodes whose runs returned, but only after the deadline: a runnable that blocked its
     /// thread (and so the timer) past it. They count as stuck.
     late: Vec<crate::Dn>,
@@ -192,8 +192,10 @@ impl Processor {
         counts.count(None, NodeState::New);
         let mut metrics = Metrics::new(config.metric_dns);
         metrics.transition(None, NodeState::New);
+        let tree = Tree::new(root, link, now);
         Processor {
-            tree: Tree::new(root, link, now),
+            now_stamp: tree.stamp(now),
+            tree,
             rx,
             backlog: Backlog::default(),
             unplaced: HashMap::new(),
@@ -206,7 +208,6 @@ impl Processor {
             panic: None,
             rng: fastrand::Rng::new(),
             now,
-            now_stamp: Stamp::ZERO,
             handoff,
             metrics,
             finished: false,
@@ -1357,16 +1358,16 @@ impl Processor {
         self.shutdown = Some(Shutdown {
             began: self.now,
             deadline,
-            deadline_nanos: self.tree.link().nanos(deadline),
+            deadline_stamp: self.tree.stamp(deadline),
             late: Vec::new(),
         });
         self.cancel(self.tree.root());
     }
 
     /// During shutdown, a run that ended after the deadline is stuck all the same.
-    fn note_late_exit(&mut self, id: NodeId, at: u64) {
+    fn note_late_exit(&mut self, id: NodeId, at: Stamp) {
         if let Some(shutdown) = self.shutdown.as_mut() {
-            if at > shutdown.deadline_nanos && self.tree.get(id).has_task {
+            if at > shutdown.deadline_stamp && self.tree.get(id).has_task {
                 shutdown.late.push(self.tree.get(id).dn().clone());
             }
         }

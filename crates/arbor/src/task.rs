@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::wait;
 use crate::message::{Msg, Outcome};
+use crate::node::Stamp;
 use crate::unwind::{CatchUnwind, Ended};
 use crate::{Context, Runnable};
 
@@ -276,9 +277,9 @@ fn exited(ctx: &Context, outcome: Outcome) {
     // When a cancelled run really ended, so that shutdown can tell a run that returned late
     // (one that blocked its thread past the deadline) from one whose exit is merely queued.
     let at = if ctx.is_cancelled() {
-        ctx.link().nanos(tokio::time::Instant::now())
+        ctx.link().stamp(tokio::time::Instant::now())
     } else {
-        0
+        Stamp::ZERO
     };
     ctx.send(Msg::Exited {
         ctx: ctx.clone(),

@@ -34,21 +34,15 @@ pub(crate) struct Tree {
     root: NodeId,
     /// How many nodes have a task, for shutdown.
     tasks: usize,
-    /// Given to the contexts the tree makes (the root's, and every restart's).
+    /// Given to the contexts the tree makes (the root's, and every restart's); it also keeps
+    /// the tree's clock, the origin of its nodes' [`Stamp`]s.
     link: SharedLink,
-    /// When the tree was made: the origin of its nodes' [`Stamp`]s.
-    epoch: Instant,
 }
 
 impl Tree {
-    /// The link every context of this tree shares.
-    pub(crate) fn link(&self) -> &crate::link::Link {
-        &self.link
-    }
-
     /// `t` on this tree's clock.
     pub(crate) fn stamp(&self, t: Instant) -> Stamp {
-        Stamp::at(self.epoch, t)
+        self.link.stamp(t)
     }
 
     /// A tree holding only the root, which has no task yet.
@@ -59,9 +53,9 @@ impl Tree {
             root: NodeId::from_index(0),
             tasks: 0,
             link,
-            epoch: now,
         };
-        tree.root = tree.insert(None, ctx, root, Restart::Permanent, Stamp::ZERO);
+        let born = tree.stamp(now);
+        tree.root = tree.insert(None, ctx, root, Restart::Permanent, born);
         tree
     }
 
@@ -72,7 +66,6 @@ impl Tree {
             root: self.root,
             tasks: 0,
             link: self.link.clone(),
-            epoch: self.epoch,
         };
         std::mem::replace(self, empty)
     }
