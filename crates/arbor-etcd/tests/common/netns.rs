@@ -114,22 +114,18 @@ impl Lab {
 
     /// Drops every packet between host `i` and everything else.
     pub fn cut_host(&self, i: usize) {
-        self.blackhole(
-            "add",
-            &format!("10.99.{}.2", i + 1),
-            &["iif", &format!("h{i}")],
-            100 + i,
-        );
+        self.host_blackhole("add", i);
     }
 
     /// Undoes [`cut_host`](Self::cut_host).
     pub fn heal_host(&self, i: usize) {
-        self.blackhole(
-            "del",
-            &format!("10.99.{}.2", i + 1),
-            &["iif", &format!("h{i}")],
-            100 + i,
-        );
+        self.host_blackhole("del", i);
+    }
+
+    /// Adds or deletes (`op`) the blackhole around host `i`.
+    fn host_blackhole(&self, op: &str, i: usize) {
+        let iface = format!("h{i}");
+        self.blackhole(op, &format!("10.99.{}.2", i + 1), &["iif", &iface], 100 + i);
     }
 
     /// Drops every packet between etcd member `j` and the hosts; its peers still reach it.
