@@ -14,7 +14,9 @@
 //!   starts its two children as one group, signals Healthy and serves until cancelled. Wall
 //!   time from creating the supervisor until every node has signalled and the processor has
 //!   recorded it (one [`Supervisor::status`](arbor::Supervisor::status) round trip); RSS growth
-//!   per node; then the wall time of [`Supervisor::shutdown`](arbor::Supervisor::shutdown).
+//!   per node; then the wall time of [`Supervisor::shutdown`](arbor::Supervisor::shutdown);
+//!   then the same start-up again under a second supervisor, in the memory the first freed
+//!   (the *warm* figures, with most first touches of memory left out).
 //! - **Restart** ([`restart`]): the root runs the group {a, b}; b dies on command; the time from
 //!   b's death until a (cancelled, so restarted at once) and b (dead, so restarted after a 1 µs
 //!   backoff) are entered again; optionally beside a healthy 32,767-node subtree.
@@ -22,7 +24,9 @@
 //! - **Floor** ([`floor`]): what the same hops cost in bare tokio, without arbor: the lower
 //!   bound for restart latency.
 //! - **Tree floor** ([`tree_floor`]): the spawn benchmark's tree from bare tokio tasks, each
-//!   reporting to one central task: the least a tree on tokio costs per node.
+//!   reporting to one central task: the least a tree on tokio costs per node. Beside it,
+//!   [`first_touch`]: what the machine charges per byte of memory touched for the first time,
+//!   the part of a cold start-up that no code can avoid but by using fewer bytes.
 //! - **Storm** ([`storm`]): N leaves under one parent die at once; the time until all run
 //!   again, the restart latency of an unrelated group meanwhile, and the event stream's
 //!   throughput and memory during it.
@@ -37,6 +41,7 @@
 
 pub mod dataset;
 pub mod engine;
+pub mod first_touch;
 pub mod floor;
 pub mod idle;
 pub mod layers;

@@ -6,7 +6,8 @@
 //! ```text
 //! --runtime multi|current|both   runtimes to measure on (default both)
 //! --tests spawn,restart,idle     what to measure (default all three; floor, treefloor, storm,
-//!                                status, layers, soak and engine also accepted)
+//!                                status, layers, soak and engine also accepted; treefloor
+//!                                also measures the machine's first-touch cost of memory)
 //! --floor                        also measure the bare-tokio floor under restart latency
 //! --depths 10,14,17,19           tree depths for spawn (default 10,14,17,19)
 //! --reps 200                     restart repetitions (default 200)
@@ -39,7 +40,7 @@ use anyhow::{bail, Context as _};
 use arbor_bench::report::{Line, Metric};
 use arbor_bench::runtime::RuntimeKind;
 use arbor_bench::soak::{self, Shape};
-use arbor_bench::{floor, idle, restart, spawn, status, storm, tree_floor};
+use arbor_bench::{first_touch, floor, idle, restart, spawn, status, storm, tree_floor};
 
 /// One measurement, run in a process of its own.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -75,6 +76,10 @@ enum Job {
     TreeFloor {
         depth: u32,
     },
+    /// The machine's cost of memory touched the first time.
+    FirstTouch {
+        mib: usize,
+    },
     /// N leaves die at once.
     Storm {
         leaves: usize,
@@ -109,6 +114,7 @@ impl Job {
             } => vec!["soak".into(), shape.name().into(), s(&restarts), s(&every)],
             Job::Engine { reps } => vec!["engine".into(), s(&reps)],
             Job::TreeFloor { depth } => vec!["tree_floor".into(), s(&depth)],
+            Job::FirstTouch { mib } => vec!["first_touch".into(), s(&mib)],
             Job::Storm { leaves } => vec!["storm".into(), s(&leaves)],
             Job::Status { depth } => vec!["status".into(), s(&depth)],
             Job::Layers { reps } => vec!["layers".into(), s(&reps)],
@@ -158,6 +164,9 @@ impl Job {
             Some("tree_floor") => Job::TreeFloor {
                 depth: u32::try_from(num(1)?)?,
             },
+            Some("first_touch") => Job::FirstTouch {
+                mib: usize::try_from(num(1)?)?,
+            },
             Some("storm") => Job::Storm {
                 leaves: usize::try_from(num(1)?)?,
             },
@@ -192,6 +201,7 @@ impl Job {
             } => soak::measure(shape, restarts, every).await,
             Job::Engine { reps } => arbor_bench::engine::measure(reps).await,
             Job::TreeFloor { depth } => tree_floor::measure(depth).await,
+            Job::FirstTouch { mib } => first_touch::measure(mib),
             Job::Storm { leaves } => storm::measure(leaves).await,
             Job::Status { depth } => status::measure(depth).await,
             Job::Layers { reps } => arbor_bench::layers::measure(reps).await,
@@ -292,7 +302,12 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             }),
             "floor" => jobs.push(Job::Floor { reps }),
             "engine" => jobs.push(Job::Engine { reps }),
-            "treefloor" => jobs.extend(depths.iter().map(|&depth| Job::TreeFloor { depth })),
+            "treefloor" => {
+                jobs.extend(depths.iter().map(|&depth| Job::TreeFloor { depth }));
+                jobs.push(Job::FirstTouch {
+                    mib: first_touch::MIB,
+                });
+            }
             "storm" => jobs.extend(storm_sizes.iter().map(|&leaves| Job::Storm { leaves })),
             "status" => jobs.extend(status_depths.iter().map(|&depth| Job::Status { depth })),
             "layers" => jobs.push(Job::Layers { reps }),

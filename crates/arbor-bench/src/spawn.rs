@@ -26,7 +26,16 @@ const LIMIT: Duration = Duration::from_secs(600);
 ///   signal, over the node count;
 /// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the counts round
 ///   trip (not an anchor figure);
-/// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned.
+/// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned;
+/// - `spawn_dD_warm_wall` (ms) and `spawn_dD_warm_per_node` (us): the same start-up again,
+///   under a second supervisor, once the first tree is down. Its memory is mostly the first
+///   tree's, already faulted in and freed to the allocator, so this figure leaves out most of
+///   what the machine charges per byte first touched (see [`first_touch`](crate::first_touch))
+///   and what the allocator pays to grow its heap. Not an anchor figure (the anchors start
+///   cold);
+/// - `spawn_dD_warm_rss_per_node` (bytes): how much the RSS grew during that second start-up,
+///   per node: memory the allocator had given back or could not reuse, which the second tree
+///   faulted in anew. The nearer 0, the fewer first touches the warm figure holds.
 ///
 /// # Errors
 ///
@@ -38,6 +47,49 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let name = format!("d{depth}");
 
     let rss0 = rss_bytes()?;
+    let cold = start_and_stop(&tree, rss0).await?;
+    let warm = start_and_stop(&BinaryTree::new(depth), rss_bytes()?).await?;
+    let (wall, signalled, shutdown) = (cold.wall, cold.signalled, cold.shutdown);
+    let rss_growth = cold.rss_growth as f64;
+    Ok(vec![
+        Metric::ms(format!("spawn_{name}_wall"), wall),
+        Metric::new(
+            format!("spawn_{name}_per_node"),
+            wall.as_secs_f64() * 1e6 / nodes as f64,
+            "us",
+        ),
+        Metric::new(
+            format!("spawn_{name}_rss_per_node"),
+            rss_growth / nodes as f64,
+            "bytes",
+        ),
+        Metric::ms(format!("spawn_{name}_signal_wall"), signalled),
+        Metric::ms(format!("shutdown_{name}_wall"), shutdown),
+        Metric::ms(format!("spawn_{name}_warm_wall"), warm.wall),
+        Metric::new(
+            format!("spawn_{name}_warm_per_node"),
+            warm.wall.as_secs_f64() * 1e6 / nodes as f64,
+            "us",
+        ),
+        Metric::new(
+            format!("spawn_{name}_warm_rss_per_node"),
+            warm.rss_growth as f64 / nodes as f64,
+            "bytes",
+        ),
+    ])
+}
+
+/// One start-up and shutdown of `tree`, as [`measure`] times it.
+struct Round {
+    wall: Duration,
+    signalled: Duration,
+    /// RSS at the last signal, less `rss0`, in bytes.
+    rss_growth: u64,
+    shutdown: Duration,
+}
+
+async fn start_and_stop(tree: &BinaryTree, rss0: u64) -> anyhow::Result<Round> {
+    let nodes = tree.nodes();
     let t0 = Instant::now();
     let sup = Supervisor::builder()
         .shutdown_timeout(LIMIT)
@@ -57,23 +109,12 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let report = sup.shutdown().await;
     let shutdown = t1.elapsed();
     report.into_result()?;
-
-    let rss_growth = rss1.saturating_sub(rss0) as f64;
-    Ok(vec![
-        Metric::ms(format!("spawn_{name}_wall"), wall),
-        Metric::new(
-            format!("spawn_{name}_per_node"),
-            wall.as_secs_f64() * 1e6 / nodes as f64,
-            "us",
-        ),
-        Metric::new(
-            format!("spawn_{name}_rss_per_node"),
-            rss_growth / nodes as f64,
-            "bytes",
-        ),
-        Metric::ms(format!("spawn_{name}_signal_wall"), signalled),
-        Metric::ms(format!("shutdown_{name}_wall"), shutdown),
-    ])
+    Ok(Round {
+        wall,
+        signalled,
+        rss_growth: rss1.saturating_sub(rss0),
+        shutdown,
+    })
 }
 
 /// Starts a tree of depth `depth` and waits until every node is Healthy and the processor

@@ -11,7 +11,9 @@
 //!
 //! Figures, with `D` the depth (as `spawn_dD_*`, so that the two compare name by name):
 //! `tree_floor_dD_wall` (ms), `tree_floor_dD_per_node` (µs), `tree_floor_dD_rss_per_node`
-//! (bytes), `tree_floor_shutdown_dD_wall` (ms).
+//! (bytes), `tree_floor_shutdown_dD_wall` (ms); and `tree_floor_dD_warm_per_node` (µs) and
+//! `tree_floor_dD_warm_rss_per_node` (bytes), the same start-up again once the first tree is
+//! down, in the memory it freed (as `spawn_dD_warm_per_node` and `_warm_rss_per_node`).
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +34,9 @@ enum Report {
     Exited,
 }
 
-/// Builds, counts and stops a floor tree of depth `depth`. Run it in a fresh process: the RSS
-/// figure is the growth of the whole process.
+/// Builds, counts and stops a floor tree of depth `depth`, then a second one in the memory the
+/// first freed. Run it in a fresh process: the RSS figure is the growth of the whole process
+/// under the first tree.
 ///
 /// # Errors
 ///
@@ -41,6 +44,48 @@ enum Report {
 pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     let total = nodes(depth);
     let name = format!("d{depth}");
+    let rss0 = rss_bytes()?;
+    let cold = start_and_stop(depth).await?;
+    let rss_down = rss_bytes()?;
+    let warm = start_and_stop(depth).await?;
+    let per_node = |wall: Duration| wall.as_secs_f64() * 1e6 / total as f64;
+    let rss_per_node = cold.rss_at_up.saturating_sub(rss0) as f64 / total as f64;
+    Ok(vec![
+        Metric::ms(format!("tree_floor_{name}_wall"), cold.wall),
+        Metric::new(
+            format!("tree_floor_{name}_per_node"),
+            per_node(cold.wall),
+            "us",
+        ),
+        Metric::new(
+            format!("tree_floor_{name}_rss_per_node"),
+            rss_per_node,
+            "bytes",
+        ),
+        Metric::ms(format!("tree_floor_shutdown_{name}_wall"), cold.shutdown),
+        Metric::new(
+            format!("tree_floor_{name}_warm_per_node"),
+            per_node(warm.wall),
+            "us",
+        ),
+        Metric::new(
+            format!("tree_floor_{name}_warm_rss_per_node"),
+            warm.rss_at_up.saturating_sub(rss_down) as f64 / total as f64,
+            "bytes",
+        ),
+    ])
+}
+
+/// One start-up and shutdown of a floor tree.
+struct Round {
+    wall: Duration,
+    /// The process's RSS once the tree is up.
+    rss_at_up: u64,
+    shutdown: Duration,
+}
+
+async fn start_and_stop(depth: u32) -> anyhow::Result<Round> {
+    let total = nodes(depth);
     let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
     let (up_tx, up) = oneshot::channel::<()>();
     let (down_tx, down) = oneshot::channel::<()>();
@@ -67,31 +112,22 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
     });
 
     let root = CancellationToken::new();
-    let rss0 = rss_bytes()?;
     let t0 = Instant::now();
     tokio::spawn(node(depth, root.child_token(), tx));
     tokio::time::timeout(LIMIT, up).await??;
     let wall = t0.elapsed();
-    let rss1 = rss_bytes()?;
+    let rss_at_up = rss_bytes()?;
 
     let t1 = Instant::now();
     root.cancel();
     tokio::time::timeout(LIMIT, down).await??;
     let shutdown = t1.elapsed();
     central.await?;
-
-    let per_node = wall.as_secs_f64() * 1e6 / total as f64;
-    let rss_per_node = rss1.saturating_sub(rss0) as f64 / total as f64;
-    Ok(vec![
-        Metric::ms(format!("tree_floor_{name}_wall"), wall),
-        Metric::new(format!("tree_floor_{name}_per_node"), per_node, "us"),
-        Metric::new(
-            format!("tree_floor_{name}_rss_per_node"),
-            rss_per_node,
-            "bytes",
-        ),
-        Metric::ms(format!("tree_floor_shutdown_{name}_wall"), shutdown),
-    ])
+    Ok(Round {
+        wall,
+        rss_at_up,
+        shutdown,
+    })
 }
 
 /// One node, `levels` above the leaves: its two children first, then its report, then its
@@ -127,7 +163,9 @@ mod tests {
                 "tree_floor_d6_wall",
                 "tree_floor_d6_per_node",
                 "tree_floor_d6_rss_per_node",
-                "tree_floor_shutdown_d6_wall"
+                "tree_floor_shutdown_d6_wall",
+                "tree_floor_d6_warm_per_node",
+                "tree_floor_d6_warm_rss_per_node"
             ]
         );
         assert!(metrics.iter().all(|m| m.value >= 0.0));
