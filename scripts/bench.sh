@@ -8,6 +8,8 @@
 #   scripts/bench.sh --depths 10,14 --reps 50 --idle-secs 2       # options go to arbor-bench
 #   ARBOR_BENCH_RUNS=3 scripts/bench.sh    # the harness three times over (the anchor once)
 #   ARBOR_STORM=0 scripts/bench.sh         # without the restart storm (on by default)
+#   ARBOR_BENCH_FEATURES=mimalloc scripts/bench.sh   # the harness built with mimalloc as its
+#                                          # global allocator (arbor and the floors alike)
 #
 # The restart storm (arbor-bench --tests storm, sizes ARBOR_STORM_SIZES, default
 # "100,1000,10000,100000") runs once after the harness; with ARBOR_ERLANG_ANCHOR set, Erlang/OTP's
@@ -28,14 +30,15 @@ results=$out/results.txt
 args=("$@")
 ((${#args[@]})) || args=(--floor)
 
-cargo build --release -q -p arbor-bench --bins
+features=${ARBOR_BENCH_FEATURES:-}
+cargo build --release -q -p arbor-bench --bins ${features:+--features "$features"}
 
 {
   echo "# arbor bench $(date -u +%FT%TZ) commit=${ARBOR_BENCH_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo none)}"
   echo "# machine: nproc=$(nproc) cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)" \
     "mem=$(awk '/MemTotal/ {printf "%.0fGiB", $2/1048576}' /proc/meminfo) kernel=$(uname -r)" \
     "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
-  echo "# $(rustc --version)"
+  echo "# $(rustc --version) features=${features:-none}"
   # Several runs show the spread; the table shows every run and takes medians for ratios.
   for ((run = 1; run <= ${ARBOR_BENCH_RUNS:-1}; run++)); do
     "$target/release/arbor-bench" "${args[@]}"

@@ -22,13 +22,17 @@ pub const MIB: usize = 512;
 /// written, some more than once.
 const PAGE: usize = 4096;
 
-/// Touches `mib` MiB three times over, each in a fresh allocation. Below 64 MiB the allocator
-/// may serve it from memory it already has, and the check below fails.
+/// Touches `mib` MiB three times over, each in a fresh allocation. The figures need an
+/// allocator that maps an allocation this big afresh and leaves its pages alone, as glibc's
+/// does from 32 MiB (below 64 MiB it may serve it from memory it already has). When the
+/// process's RSS did not grow by at least half of what was touched, the pages were not
+/// faulted in by the writes (mimalloc, for one, zeroes them itself), and the figures would
+/// measure something else: there are none then, and a comment line says why. The machine's
+/// figure is the same whatever the allocator; take it from a run with the system one.
 ///
 /// # Errors
 ///
-/// When the process's RSS did not grow by at least half of what was touched: the pages were
-/// not faulted in by the writes, and the figure would measure something else.
+/// When the process's RSS cannot be read.
 pub fn measure(mib: usize) -> anyhow::Result<Vec<Metric>> {
     let bytes = mib << 20;
     let mut rates = Vec::with_capacity(3);
@@ -44,10 +48,13 @@ pub fn measure(mib: usize) -> anyhow::Result<Vec<Metric>> {
         std::hint::black_box(&mut memory);
         let elapsed = t0.elapsed();
         let grown = rss_bytes()?.saturating_sub(rss0);
-        anyhow::ensure!(
-            grown >= (bytes / 2) as u64,
-            "the RSS grew by {grown} bytes for {bytes} touched: the pages were not fresh"
-        );
+        if grown < (bytes / 2) as u64 {
+            println!(
+                "# first_touch: no figures: the RSS grew by {grown} bytes for {bytes} touched, \
+                 so the allocator had faulted the pages in already"
+            );
+            return Ok(Vec::new());
+        }
         rates.push(mib as f64 / elapsed.as_secs_f64());
         drop(memory);
     }
