@@ -89,6 +89,26 @@
 //! # }
 //! ```
 //!
+//! # Big trees
+//!
+//! A node takes about 650 bytes while it runs (its task, its context, its DN, its runnable's
+//! future, its slot in the processor's tree) and a microsecond or two to start on two cores;
+//! most of that time is memory: allocations, and the kernel faulting in pages never touched
+//! before. Past a few tens of thousands of nodes two choices matter:
+//!
+//! - Ask [`Supervisor::counts`], not [`Supervisor::status`], how a tree is doing: the counts are
+//!   kept as the tree changes and cost the same for any size; a status is a snapshot of every
+//!   node.
+//! - Choose the global allocator. glibc's, on a multi-thread runtime's workers, grows each
+//!   thread's heap by what it needs at the time (one `mprotect` call every few allocations) and
+//!   takes a lock to free what another worker allocated; both show in a big start-up's
+//!   profile. Side by side on a 2-core machine, trees of 32,767 to 262,143 nodes started 1.6 to
+//!   1.8 times faster with [mimalloc](https://docs.rs/mimalloc) as the global allocator, and 3
+//!   to 4 times faster with its purging off as well (`MIMALLOC_PURGE_DELAY=-1`, which keeps
+//!   freed pages instead of handing them back to the kernel after 10 ms); a million-node tree
+//!   was no faster, bound by the machine's page faults. `docs/benchmarks.md` has the figures
+//!   and the profiles.
+//!
 //! # Example
 //!
 //! ```
