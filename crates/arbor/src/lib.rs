@@ -67,7 +67,10 @@
 //!
 //! DNs can be many, so `dn` takes at most [`Builder::metric_dns`] distinct values (the first
 //! seen; 256 by default), and the rest are counted under `dn="other"`. Counts are handed to
-//! the recorder once per batch of the processor's messages, not once per transition.
+//! the recorder once per batch of the processor's messages, not once per transition, through
+//! handles the processor registers once and keeps. Install the recorder before starting the
+//! supervisor; one installed later gets the tree's metrics from its first batch a second or
+//! more after the handles were last registered.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]

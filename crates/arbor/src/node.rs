@@ -148,12 +148,13 @@ pub(crate) struct Extras {
     pub(crate) finish: Option<Significant>,
     /// The current run was told to finish: its return of `Ok` makes it Done (row 16).
     pub(crate) finishing: bool,
-    /// Its `dn` label in the metrics, once it has needed one.
-    pub(crate) metric_label: Option<Arc<str>>,
+    /// Its `dn` label and handles in the metrics, once it has needed them; boxed, since
+    /// nodes with extras that never restart or die need none.
+    pub(crate) metrics: Option<Box<crate::metrics::NodeMetrics>>,
     /// Its own backoff (`Child::backoff`), instead of the supervisor's.
     pub(crate) backoff: Option<crate::Backoff>,
     /// Why it last died. Kept here, out of line, because most nodes never die (16 bytes per
-    /// node otherwise), and a node that dies has extras anyway (its metrics label).
+    /// node otherwise), and a node that dies has extras anyway (its metrics).
     pub(crate) last_error: Option<Arc<str>>,
 }
 

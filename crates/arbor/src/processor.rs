@@ -284,7 +284,7 @@ impl Processor {
             }
             self.restart_stopped();
             self.metrics
-                .flush(&self.counts, self.rx.len() + self.backlog.len());
+                .flush(&self.counts, self.rx.len() + self.backlog.len(), self.now);
             #[cfg(feature = "invariants")]
             crate::invariants::check(&self.tree, &self.counts, self.shutdown.is_some());
             if self.shutdown.is_some() && self.tree.tasks() == 0 {
