@@ -59,6 +59,8 @@ pub(crate) struct Metrics {
     /// The `dn` label of each DN given one so far.
     dns: HashMap<Dn, Arc<str>>,
     max_dns: usize,
+    /// The label of every other DN, shared.
+    other: Arc<str>,
 }
 
 /// The handles of the tree's own metrics.
@@ -115,6 +117,7 @@ impl Metrics {
             generation: 0,
             dns: HashMap::new(),
             max_dns,
+            other: Arc::from(OTHER),
         }
     }
 
@@ -185,7 +188,7 @@ impl Metrics {
     fn dn_label(&mut self, node: &Node) -> Arc<str> {
         match self.dns.get(node.dn()) {
             Some(label) => label.clone(),
-            None if self.dns.len() >= self.max_dns => Arc::from(OTHER),
+            None if self.dns.len() >= self.max_dns => self.other.clone(),
             None => {
                 let label: Arc<str> = node.dn().to_string().into();
                 self.dns.insert(node.dn().clone(), label.clone());
