@@ -30,9 +30,9 @@ use crate::limit::Window;
 use crate::{Context, Dn, NodeState, Restart, Runnable, Significant, StopTimeout, Strategy};
 
 /// A moment on the tree's clock (tokio's), as nanoseconds since the tree was made: half the
-/// size of an `Instant`, and every node holds two. Enough for 584 years of a tree's life;
+/// size of an `Instant`, and every node holds one (a node that died, two). Enough for 584 years of a tree's life;
 /// later moments saturate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Stamp(u64);
 
 impl Stamp {
@@ -85,13 +85,6 @@ pub(crate) struct Node {
     pub(crate) restart: Restart,
     /// When `state` was entered, for status.
     pub(crate) since: Stamp,
-    pub(crate) restarts: u32,
-    /// Deaths since the last Healthy or Done: the exponent of the next backoff.
-    pub(crate) failures: u32,
-    /// The earliest moment this node may start again: the end of the backoff of the last death
-    /// of this node or of a member of its group (processor invariant 4). Cancellation never
-    /// lowers it, so a cancelled backoff is still owed.
-    pub(crate) not_before: Stamp,
     /// A task exists for the current run (invariant 3).
     pub(crate) has_task: bool,
     /// That task is still waiting out the backoff before it enters the runnable.
@@ -110,6 +103,14 @@ pub(crate) struct Node {
 /// What few nodes have, kept out of line so that the others pay one pointer for it.
 #[derive(Debug, Default)]
 pub(crate) struct Extras {
+    /// Runs entered again after the first.
+    pub(crate) restarts: u32,
+    /// Deaths since the last Healthy or Done: the exponent of the next backoff.
+    pub(crate) failures: u32,
+    /// The earliest moment this node may start again: the end of the backoff of the last death
+    /// of this node or of a member of its group (processor invariant 4); [`Stamp::ZERO`] while
+    /// it owes none. Cancellation never lowers it, so a cancelled backoff is still owed.
+    pub(crate) not_before: Stamp,
     /// The current run's limit on its children's restarts (`Context::limit_restarts`);
     /// cleared by a restart.
     pub(crate) limit: Option<Window>,
@@ -228,6 +229,41 @@ impl Node {
         self.extras.as_ref().and_then(|e| e.last_error.as_ref())
     }
 
+    /// Runs entered again after the first.
+    pub(crate) fn restarts(&self) -> u32 {
+        self.extras.as_ref().map_or(0, |e| e.restarts)
+    }
+
+    /// Deaths since the last Healthy or Done: the exponent of the next backoff.
+    pub(crate) fn failures(&self) -> u32 {
+        self.extras.as_ref().map_or(0, |e| e.failures)
+    }
+
+    /// The earliest moment it may start again ([`Stamp::ZERO`] while it owes no backoff).
+    pub(crate) fn not_before(&self) -> Stamp {
+        self.extras.as_ref().map_or(Stamp::ZERO, |e| e.not_before)
+    }
+
+    /// Healthy or Done: its deaths so far no longer count towards the next backoff.
+    pub(crate) fn reset_failures(&mut self) {
+        if let Some(extras) = &mut self.extras {
+            extras.failures = 0;
+        }
+    }
+
+    /// An order forgave what it owed: it may start at once.
+    pub(crate) fn forgive_backoff(&mut self) {
+        if let Some(extras) = &mut self.extras {
+            extras.not_before = Stamp::ZERO;
+        }
+    }
+
+    /// It owes a backoff until `until`, or until later if it owed one already.
+    pub(crate) fn owe_backoff(&mut self, until: Stamp) {
+        let extras = self.extras_mut();
+        extras.not_before = extras.not_before.max(until);
+    }
+
     /// The node's extras, made on first use.
     pub(crate) fn extras_mut(&mut self) -> &mut Extras {
         self.extras.get_or_insert_with(Default::default)
@@ -253,7 +289,9 @@ impl Node {
 }
 /// The bytes of a node in the arena, the second largest cost of a node after its task:
 /// `docs/benchmarks.md` cites it, and the build fails if it grows. What few nodes need lives
-/// behind `extras` instead; its two moments are [`Stamp`]s, not `Instant`s.
-pub(crate) const NODE_SIZE: usize = 88;
+/// behind `extras` instead (so do the restart count, the failures and the backoff owed, which
+/// only nodes that died or restarted need, and those have extras anyway); its moment is a
+/// [`Stamp`], not an `Instant`.
+pub(crate) const NODE_SIZE: usize = 72;
 
 const _: () = assert!(std::mem::size_of::<Node>() <= NODE_SIZE);

@@ -528,7 +528,7 @@ impl Processor {
             return;
         }
         if self.backoff_of(id).resets_on_healthy() {
-            self.tree.get_mut(id).failures = 0;
+            self.tree.get_mut(id).reset_failures();
         }
         self.set_state(id, NodeState::Healthy, Detail::None);
     }
@@ -738,7 +738,7 @@ impl Processor {
         match error {
             // Row 16: told to finish by its significant children, and it did.
             None if finishing => {
-                self.tree.get_mut(id).failures = 0;
+                self.tree.get_mut(id).reset_failures();
                 self.set_state(id, NodeState::Done, Detail::None);
             }
             // Row 4 for a run that failed while finishing.
@@ -750,12 +750,12 @@ impl Processor {
             }
             // Row 3.
             None if done_signalled => {
-                self.tree.get_mut(id).failures = 0;
+                self.tree.get_mut(id).reset_failures();
                 self.set_state(id, NodeState::Done, Detail::None);
             }
             // Row 3, for a child whose clean end is final whether or not it signalled Done.
             None if node.restart != Restart::Permanent => {
-                self.tree.get_mut(id).failures = 0;
+                self.tree.get_mut(id).reset_failures();
                 self.set_state(id, NodeState::Done, Detail::None);
             }
             // Row 4.
@@ -914,9 +914,8 @@ impl Processor {
     /// alone.
     fn restart_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "restart ordered");
-        let now = self.now_stamp;
         let node = self.tree.get_mut(id);
-        node.not_before = now;
+        node.forgive_backoff();
         node.extras_mut().restart_ordered = true;
         self.cancel(id);
         if self.tree.get(id).has_task {
@@ -947,9 +946,8 @@ impl Processor {
     /// subtree has stopped.
     fn start_by_order(&mut self, id: NodeId) {
         tracing::info!(dn = %self.tree.get(id).dn(), "start ordered");
-        let now = self.now_stamp;
         let node = self.tree.get_mut(id);
-        node.not_before = now;
+        node.forgive_backoff();
         node.extras_mut().stop_ordered = false;
         if self.tree.get(id).subtree_active() {
             // Its children are still stopping: restarted by the GC once they have.
@@ -985,16 +983,16 @@ impl Processor {
         let healthy_for = self.now_stamp.since(node.since);
         let backoff = self.backoff_of(id);
         if node.state == NodeState::Healthy && backoff.resets_after(healthy_for) {
-            self.tree.get_mut(id).failures = 0;
+            self.tree.get_mut(id).reset_failures();
         }
         let node = self.tree.get_mut(id);
-        let delay = backoff.delay(node.failures, &mut self.rng);
-        node.failures = node.failures.saturating_add(1);
+        let delay = backoff.delay(node.failures(), &mut self.rng);
+        let extras = node.extras_mut();
+        extras.failures = extras.failures.saturating_add(1);
         let owed = clock::deadline(self.now, delay);
         self.metrics.failure(node, delay);
         let owed = self.tree.stamp(owed);
-        let node = self.tree.get_mut(id);
-        node.not_before = node.not_before.max(owed);
+        self.tree.get_mut(id).owe_backoff(owed);
         self.cancel(id);
         let error: Arc<str> = error.into();
         self.tree.get_mut(id).extras_mut().last_error = Some(error.clone());
@@ -1103,7 +1101,7 @@ impl Processor {
                 self.cancel(sibling);
             }
             let node = self.tree.get_mut(sibling);
-            node.not_before = node.not_before.max(owed);
+            node.owe_backoff(owed);
             if node.state == NodeState::Done {
                 let active = node.subtree_active();
                 self.set_state(sibling, NodeState::Canceled, Detail::None);
@@ -1192,7 +1190,7 @@ impl Processor {
         if events.is_watched() {
             let mut event = Event::new(node.dn().clone(), Some(node.state), node.state);
             event.removed = true;
-            event.run = node.restarts;
+            event.run = node.restarts();
             events.publish(event);
         }
     }
@@ -1201,7 +1199,7 @@ impl Processor {
     /// nothing, else after the rest of its backoff. Row 12: its children are removed first.
     fn restart(&mut self, id: NodeId) {
         let now = self.now_stamp;
-        let delay = self.tree.get(id).not_before.since(now);
+        let delay = self.tree.get(id).not_before().since(now);
         let (counts, events) = (&mut self.counts, &self.events);
         self.tree
             .renew(id, |node| Self::removed(counts, events, node));
@@ -1239,7 +1237,7 @@ impl Processor {
         if node.state == NodeState::New {
             self.launch(next, Duration::ZERO); // its first run: nothing to count
         } else {
-            let delay = node.not_before.since(self.now_stamp);
+            let delay = node.not_before().since(self.now_stamp);
             self.begin(next, delay);
         }
     }
@@ -1264,7 +1262,8 @@ impl Processor {
     /// A restart entered the runnable, at once or after `delay`.
     fn entered_new(&mut self, id: NodeId, delay: Duration) {
         let node = self.tree.get_mut(id);
-        node.restarts = node.restarts.saturating_add(1);
+        let extras = node.extras_mut();
+        extras.restarts = extras.restarts.saturating_add(1);
         self.metrics.restart(node);
         self.set_state(id, NodeState::New, Detail::Delay(delay));
     }
@@ -1317,7 +1316,7 @@ impl Processor {
         }
         let node = self.tree.get(id);
         let mut event = Event::new(node.dn().clone(), from, node.state);
-        event.run = node.restarts;
+        event.run = node.restarts();
         match detail {
             Detail::None => {}
             Detail::Error(error) => event.error = Some(error),
@@ -1341,7 +1340,7 @@ impl Processor {
                 let node = self.tree.get(id);
                 let mut event = Event::new(node.dn().clone(), None, node.state);
                 event.error = node.last_error().cloned();
-                event.run = node.restarts;
+                event.run = node.restarts();
                 event
             })
             .collect();

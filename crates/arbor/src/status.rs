@@ -183,7 +183,7 @@ fn node_status(
         state: node.state,
         stopping: node.has_task && node.is_cancelled(),
         waiting_for: waiting_for(tree, id).map(|member| tree.get(member).dn().clone()),
-        restarts: node.restarts,
+        restarts: node.restarts(),
         last_error: node.last_error().cloned(),
         notes: node.ctx.notes(),
         in_state: tree.stamp(now).since(node.since),
