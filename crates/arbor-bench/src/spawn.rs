@@ -22,10 +22,14 @@ const LIMIT: Duration = Duration::from_secs(600);
 ///   follows the last signal is answered after all of them, and must count every node
 ///   Healthy);
 /// - `spawn_dD_per_node` (us): that over the node count;
-/// - `spawn_dD_rss_per_node` (bytes): VmRSS growth from before the supervisor to the last
-///   signal, over the node count;
+/// - `spawn_dD_rss_per_node` (bytes): VmRSS growth from before the supervisor to the answer
+///   of that [`Supervisor::counts`], over the node count: the tree as the processor knows it
+///   whole, the moment at which the Erlang/OTP anchor reads its RSS (its start is synchronous);
 /// - `spawn_dD_signal_wall` (ms): until the last signal returned, without the counts round
 ///   trip (not an anchor figure);
+/// - `spawn_dD_signal_rss_per_node` (bytes): the RSS growth at the last signal, before the
+///   processor has caught up (the `spawn_dD_rss_per_node` of the harness until issue 16's
+///   sixth step; not an anchor figure);
 /// - `shutdown_dD_wall` (ms): [`Supervisor::shutdown`] until every runnable has returned;
 /// - `spawn_dD_warm_wall` (ms) and `spawn_dD_warm_per_node` (us): the same start-up again,
 ///   under a second supervisor, once the first tree is down. Its memory is mostly the first
@@ -64,6 +68,11 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
             "bytes",
         ),
         Metric::ms(format!("spawn_{name}_signal_wall"), signalled),
+        Metric::new(
+            format!("spawn_{name}_signal_rss_per_node"),
+            cold.rss_at_signal as f64 / nodes as f64,
+            "bytes",
+        ),
         Metric::ms(format!("shutdown_{name}_wall"), shutdown),
         Metric::ms(format!("spawn_{name}_warm_wall"), warm.wall),
         Metric::new(
@@ -83,8 +92,10 @@ pub async fn measure(depth: u32) -> anyhow::Result<Vec<Metric>> {
 struct Round {
     wall: Duration,
     signalled: Duration,
-    /// RSS at the last signal, less `rss0`, in bytes.
+    /// RSS once the processor has handled every signal, less `rss0`, in bytes.
     rss_growth: u64,
+    /// RSS at the last signal, less `rss0`, in bytes.
+    rss_at_signal: u64,
     shutdown: Duration,
 }
 
@@ -96,9 +107,10 @@ async fn start_and_stop(tree: &BinaryTree, rss0: u64) -> anyhow::Result<Round> {
         .spawn(tree.root())?;
     tree.all_healthy(LIMIT).await?;
     let signalled = t0.elapsed();
-    let rss1 = rss_bytes()?;
+    let rss_signalled = rss_bytes()?;
     let counts = sup.counts().await;
     let wall = t0.elapsed();
+    let rss_counted = rss_bytes()?;
     anyhow::ensure!(
         counts.healthy == nodes && counts.nodes == nodes,
         "the counts show {} of {nodes} nodes Healthy",
@@ -112,7 +124,8 @@ async fn start_and_stop(tree: &BinaryTree, rss0: u64) -> anyhow::Result<Round> {
     Ok(Round {
         wall,
         signalled,
-        rss_growth: rss1.saturating_sub(rss0),
+        rss_growth: rss_counted.saturating_sub(rss0),
+        rss_at_signal: rss_signalled.saturating_sub(rss0),
         shutdown,
     })
 }
