@@ -50,7 +50,8 @@ const FEW_MEMBERS: usize = 16;
 /// run has returned, its calls fail with [`Error::RunEnded`].
 #[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    /// A triomphe `Arc`: no weak count, which no context needs (8 bytes of every node).
+    inner: triomphe::Arc<Inner>,
 }
 
 struct Inner {
@@ -73,9 +74,8 @@ struct Local {
     /// The run stops its children itself (`defer_children_stop`): children it starts once
     /// told to stop are not born cancelled.
     defer_stop: bool,
-    /// This run's notes (`annotate`), boxed: most runs have none. Kept here rather than sent
-    /// to the processor, so that a runnable annotating in a loop costs no queue space.
-    notes: Option<Box<Notes>>,
+    /// What few runs use, boxed: every context pays 8 bytes for it, not 16 for each part.
+    rare: Option<Box<Rare>>,
     /// The run's task, so that a timed-out shutdown can abort it. Kept under the run's lock
     /// with `token` rather than in a `OnceLock` each (16 bytes apiece): set once and read
     /// rarely, they cost 8 bytes each here, and every context is one allocator size class
@@ -83,6 +83,14 @@ struct Local {
     /// it: that would take a reference of its own and drop the join handle on tokio's slow
     /// path, at every spawn.
     task: Option<JoinHandle<()>>,
+}
+
+/// The parts of a run that most runs never use, made when first needed.
+#[derive(Default)]
+struct Rare {
+    /// This run's notes (`annotate`). Kept here rather than sent to the processor, so that a
+    /// runnable annotating in a loop costs no queue space.
+    notes: Notes,
     /// The token of [`child_token`](Context::child_token), made when first asked for.
     token: Option<CancellationToken>,
 }
@@ -130,7 +138,7 @@ impl Context {
         let span = tracing::info_span!(parent: None, "node", dn = %dn);
         let span = (!span.is_disabled()).then(|| Box::new(span));
         Context {
-            inner: Arc::new(Inner {
+            inner: triomphe::Arc::new(Inner {
                 node: AtomicU32::new(0),
                 dn,
                 cancel: Cancel::new(cancelled),
@@ -141,9 +149,8 @@ impl Context {
                     children: ChildNames::new(),
                     late_children: false,
                     defer_stop: false,
-                    notes: None,
+                    rare: None,
                     task: None,
-                    token: None,
                 }),
             }),
         }
@@ -269,7 +276,7 @@ impl Context {
         for i in 0..group.members.len() {
             let (earlier, rest) = group.members.split_at_mut(i);
             let member = &mut rest[0];
-            // The DN keeps the name (a `'static` one is not copied); the group is consumed.
+            // The DN takes the name (inline if short, see `Dn`); the group is consumed.
             let name =
                 Name::new(std::mem::take(&mut member.name)).map_err(|err| Error::InvalidName {
                     parent: parent.clone(),
@@ -615,15 +622,16 @@ impl Context {
         let value = value.to_string();
         let mut local = self.inner.local.lock();
         local
-            .notes
+            .rare
             .get_or_insert_with(Default::default)
+            .notes
             .insert(key, value);
     }
 
     /// Removes the note `key` set with [`annotate`](Context::annotate).
     pub fn remove_note(&self, key: &'static str) {
-        if let Some(notes) = self.inner.local.lock().notes.as_mut() {
-            notes.remove(key);
+        if let Some(rare) = self.inner.local.lock().rare.as_mut() {
+            rare.notes.remove(key);
         }
     }
 
@@ -631,9 +639,9 @@ impl Context {
     pub(crate) fn notes(&self) -> std::collections::BTreeMap<String, String> {
         let local = self.inner.local.lock();
         local
-            .notes
+            .rare
             .iter()
-            .flat_map(|n| n.iter())
+            .flat_map(|rare| rare.notes.iter())
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect()
     }
@@ -660,8 +668,8 @@ impl Context {
     pub fn child_token(&self) -> CancellationToken {
         let token = {
             let mut local = self.inner.local.lock();
-            local
-                .token
+            let rare = local.rare.get_or_insert_with(Default::default);
+            rare.token
                 .get_or_insert_with(CancellationToken::new)
                 .clone()
         };
@@ -680,7 +688,8 @@ impl Context {
             Some(false) => true,
             Some(true) => {
                 // Taken out of the lock first: cancelling wakes its children's waiters.
-                let token = self.inner.local.lock().token.clone();
+                let token =
+                    (self.inner.local.lock().rare.as_ref()).and_then(|rare| rare.token.clone());
                 if let Some(token) = token {
                     token.cancel();
                 }
@@ -711,12 +720,12 @@ impl Context {
 
     /// A number that tells this run from every other run alive at the same time.
     pub(crate) fn run_key(&self) -> usize {
-        Arc::as_ptr(&self.inner) as usize
+        triomphe::Arc::as_ptr(&self.inner) as usize
     }
 
     /// Whether `self` and `other` are the same run.
     pub(crate) fn same_run(&self, other: &Context) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        triomphe::Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Keeps the run's task (set once, when it is spawned).
@@ -762,8 +771,9 @@ impl fmt::Debug for Context {
 }
 
 /// The bytes of a run's context (the `Arc`'s contents), the third largest cost of a node:
-/// with the `Arc`'s two counts, 152 bytes, which glibc serves from its 160-byte chunks.
+/// with the `Arc`'s one count, 136 bytes, which glibc serves from its 144-byte chunks (one
+/// byte more, and a context takes a 160-byte chunk).
 /// `docs/benchmarks.md` cites it; the build fails if it grows.
-pub(crate) const CONTEXT_SIZE: usize = 136;
+pub(crate) const CONTEXT_SIZE: usize = 128;
 
 const _: () = assert!(std::mem::size_of::<Inner>() <= CONTEXT_SIZE);
