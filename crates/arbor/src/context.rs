@@ -8,7 +8,8 @@
 //!
 //! 1. `Local` is touched only through the runnable's own calls (and by the task wrapper when
 //!    the run ends); the processor locks it only to copy the notes into a status snapshot,
-//!    and to free the name of a child that left the tree. The lock exists because a context
+//!    to free the name of a child that left the tree, and to wake the run's waiters when it
+//!    cancels it (see `cancel`). The lock exists because a context
 //!    may be cloned into tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
 //!    checks were made (an AddChildren never overtakes the Healthy that forbade it).
@@ -22,16 +23,16 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use parking_lot::Mutex;
+use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use smallvec::SmallVec;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
-use crate::cancel::Cancel;
+use crate::cancel::{Cancelled, Waiters};
 use crate::child_names::ChildNames;
 use crate::link::{Link, SharedLink};
 use crate::message::{Msg, Order};
@@ -57,8 +58,9 @@ pub struct Context {
 struct Inner {
     /// The node's slot in the processor's tree (invariant 4); 0 until registered.
     node: AtomicU32,
+    /// The stop signal: set once, by the processor, never cleared (see `cancel`).
+    cancelled: AtomicBool,
     dn: Dn,
-    cancel: Cancel,
     /// `None` when no subscriber wants node spans: a disabled span still takes 40 bytes, and
     /// every node pays for this field.
     span: Option<Box<Span>>,
@@ -68,6 +70,8 @@ struct Inner {
 
 struct Local {
     phase: Phase,
+    /// The futures waiting for the stop signal (`cancelled`).
+    waiters: Waiters,
     children: ChildNames,
     /// The run may start children after New (`allow_late_children`).
     late_children: bool,
@@ -141,11 +145,12 @@ impl Context {
             inner: triomphe::Arc::new(Inner {
                 node: AtomicU32::new(0),
                 dn,
-                cancel: Cancel::new(cancelled),
+                cancelled: AtomicBool::new(cancelled),
                 span,
                 link,
                 local: Mutex::new(Local {
                     phase: Phase::New,
+                    waiters: Waiters::default(),
                     children: ChildNames::new(),
                     late_children: false,
                     defer_stop: false,
@@ -653,12 +658,17 @@ impl Context {
     ///
     /// Cancel safe: dropping the future loses nothing, and a new one sees the same state.
     pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
-        self.inner.cancel.cancelled()
+        Cancelled::new(self)
     }
 
     /// Whether this node has been told to stop.
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.is_cancelled()
+        self.inner.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The wakers of the futures waiting for the stop signal, locked.
+    pub(crate) fn lock_waiters(&self) -> MappedMutexGuard<'_, Waiters> {
+        MutexGuard::map(self.inner.local.lock(), |local| &mut local.waiters)
     }
 
     /// A token that is cancelled when this node is, for handing to code that takes a
@@ -666,16 +676,18 @@ impl Context {
     /// ([`cancelled_owned`](CancellationToken::cancelled_owned)). Cancelling it yourself
     /// affects only that token and its own children, never the tree.
     pub fn child_token(&self) -> CancellationToken {
-        let token = {
+        let (token, cancelled) = {
             let mut local = self.inner.local.lock();
             let rare = local.rare.get_or_insert_with(Default::default);
-            rare.token
+            let token = rare
+                .token
                 .get_or_insert_with(CancellationToken::new)
-                .clone()
+                .clone();
+            // Read under the lock, which a cancel takes after setting the flag: either the
+            // cancel finds this token, or the flag is seen here (`cancel`, invariant 1).
+            (token, self.is_cancelled())
         };
-        // Stored before it is marked, marked before the cancel flag is read (see `Cancel`):
-        // a cancel at the same time either finds this token or leaves it to be cancelled here.
-        if self.inner.cancel.mark_token_made() {
+        if cancelled {
             token.cancel();
         }
         token.child_token()
@@ -683,19 +695,21 @@ impl Context {
 
     /// Tells this run to stop (processor only); true if it had not been told yet.
     pub(crate) fn cancel(&self) -> bool {
-        match self.inner.cancel.cancel() {
-            None => false,
-            Some(false) => true,
-            Some(true) => {
-                // Taken out of the lock first: cancelling wakes its children's waiters.
-                let token =
-                    (self.inner.local.lock().rare.as_ref()).and_then(|rare| rare.token.clone());
-                if let Some(token) = token {
-                    token.cancel();
-                }
-                true
-            }
+        if self.inner.cancelled.swap(true, Ordering::SeqCst) {
+            return false;
         }
+        // Taken out of the lock first: waking runs other code, and cancelling a token wakes
+        // its children's waiters.
+        let (waiters, token) = {
+            let mut local = self.inner.local.lock();
+            let token = local.rare.as_ref().and_then(|rare| rare.token.clone());
+            (std::mem::take(&mut local.waiters), token)
+        };
+        waiters.wake_all();
+        if let Some(token) = token {
+            token.cancel();
+        }
+        true
     }
 
     /// Marks the run as over and reports what it had signalled. Called by the task wrapper.
@@ -771,9 +785,9 @@ impl fmt::Debug for Context {
 }
 
 /// The bytes of a run's context (the `Arc`'s contents), the third largest cost of a node:
-/// with the `Arc`'s one count, 136 bytes, which glibc serves from its 144-byte chunks (one
-/// byte more, and a context takes a 160-byte chunk).
-/// `docs/benchmarks.md` cites it; the build fails if it grows.
-pub(crate) const CONTEXT_SIZE: usize = 128;
+/// with the `Arc`'s one count, 120 bytes, which glibc serves from its 128-byte chunks (one
+/// byte more, and a context takes a 144-byte chunk). `docs/benchmarks.md` cites it; the build
+/// fails if it grows.
+pub(crate) const CONTEXT_SIZE: usize = 112;
 
 const _: () = assert!(std::mem::size_of::<Inner>() <= CONTEXT_SIZE);

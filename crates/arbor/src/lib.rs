@@ -94,7 +94,7 @@
 //!
 //! # Big trees
 //!
-//! A node takes about 700 bytes while it runs (its task, its context, its DN, its runnable's
+//! A node takes about 600 bytes while it runs (its task, its context, its DN, its runnable's
 //! future, its slot in the processor's tree) and a microsecond or two to start on two cores;
 //! most of that time is memory: allocations, and the kernel faulting in pages never touched
 //! before. Past a few tens of thousands of nodes two choices matter:
