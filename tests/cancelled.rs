@@ -74,7 +74,11 @@ async fn every_waiter_wakes_however_its_wait_meets_the_cancel() {
             let got = tokio::time::timeout(DEADLINE, ended.recv())
                 .await
                 .unwrap_or_else(|_| panic!("run {run}: only {n} of {WAITERS} waiters woke"));
-            assert_eq!(got, Some(run), "the waiters of run {run} end before the next");
+            assert_eq!(
+                got,
+                Some(run),
+                "the waiters of run {run} end before the next"
+            );
         }
     }
     sup.shutdown().await.into_result().unwrap();
