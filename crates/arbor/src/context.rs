@@ -7,10 +7,10 @@
 //! # Invariants
 //!
 //! 1. `Local` is touched only through the runnable's own calls (and by the task wrapper when
-//!    the run ends); the processor locks it only to copy the notes into a status snapshot,
-//!    to free the name of a child that left the tree, and to wake the run's waiters when it
-//!    cancels it (see `cancel`). The lock exists because a context
-//!    may be cloned into tasks the runnable spawns; it is never held across an `.await`.
+//!    the run ends); the processor locks it only to copy the notes into a status snapshot, to
+//!    free the name of a child that left the tree, and to wake the run's waiters when it
+//!    cancels the run (see `cancel`). The lock exists because a context may be cloned into
+//!    tasks the runnable spawns; it is never held across an `.await`.
 //! 2. Messages are sent while `Local` is locked, so the processor sees them in the order the
 //!    checks were made (an AddChildren never overtakes the Healthy that forbade it).
 //! 3. A run's children are started by the run itself: their contexts are made and their tasks
@@ -81,11 +81,10 @@ struct Local {
     /// What few runs use, boxed: every context pays 8 bytes for it, not 16 for each part.
     rare: Option<Box<Rare>>,
     /// The run's task, so that a timed-out shutdown can abort it. Kept under the run's lock
-    /// with `token` rather than in a `OnceLock` each (16 bytes apiece): set once and read
-    /// rarely, they cost 8 bytes each here, and every context is one allocator size class
-    /// smaller (see `CONTEXT_SIZE`). The join handle itself, not an abort handle made from
-    /// it: that would take a reference of its own and drop the join handle on tokio's slow
-    /// path, at every spawn.
+    /// rather than in a `OnceLock` (16 bytes): set once and read rarely, it costs 8 bytes
+    /// here, and every context is one allocator size class smaller (see `CONTEXT_SIZE`). The
+    /// join handle itself, not an abort handle made from it: that would take a reference of
+    /// its own and drop the join handle on tokio's slow path, at every spawn.
     task: Option<JoinHandle<()>>,
 }
 
