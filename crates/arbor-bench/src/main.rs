@@ -76,6 +76,10 @@ enum Job {
     TreeFloor {
         depth: u32,
     },
+    /// The floor tree's start-up alone, then exit at once: for profilers, beside `SpawnOnly`.
+    TreeFloorOnly {
+        depth: u32,
+    },
     /// The machine's cost of memory touched the first time.
     FirstTouch {
         mib: usize,
@@ -114,6 +118,7 @@ impl Job {
             } => vec!["soak".into(), shape.name().into(), s(&restarts), s(&every)],
             Job::Engine { reps } => vec!["engine".into(), s(&reps)],
             Job::TreeFloor { depth } => vec!["tree_floor".into(), s(&depth)],
+            Job::TreeFloorOnly { depth } => vec!["tree_floor_only".into(), s(&depth)],
             Job::FirstTouch { mib } => vec!["first_touch".into(), s(&mib)],
             Job::Storm { leaves } => vec!["storm".into(), s(&leaves)],
             Job::Status { depth } => vec!["status".into(), s(&depth)],
@@ -164,6 +169,9 @@ impl Job {
             Some("tree_floor") => Job::TreeFloor {
                 depth: u32::try_from(num(1)?)?,
             },
+            Some("tree_floor_only") => Job::TreeFloorOnly {
+                depth: u32::try_from(num(1)?)?,
+            },
             Some("first_touch") => Job::FirstTouch {
                 mib: usize::try_from(num(1)?)?,
             },
@@ -183,14 +191,8 @@ impl Job {
     async fn measure(self) -> anyhow::Result<Vec<Metric>> {
         match self {
             Job::Spawn { depth } => spawn::measure(depth).await,
-            Job::SpawnOnly { depth } => {
-                let metrics = spawn::start_only(depth).await?;
-                for metric in metrics {
-                    println!("{metric:?}");
-                }
-                // Skip the teardown of the tree: the profile should hold start-up only.
-                std::process::exit(0)
-            }
+            Job::SpawnOnly { depth } => start_only(spawn::start_only(depth).await?),
+            Job::TreeFloorOnly { depth } => start_only(tree_floor::start_only(depth).await?),
             Job::Restart { reps, big } => restart::measure(reps, big).await,
             Job::Idle { depth, secs } => idle::measure(depth, Duration::from_secs(secs)).await,
             Job::Floor { reps } => floor::measure(reps).await,
@@ -416,4 +418,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a start-up's figures and exits at once, skipping the tree's teardown: the profile of a
+/// `*_only` job holds the start-up alone.
+fn start_only(metrics: Vec<Metric>) -> ! {
+    for metric in metrics {
+        println!("{metric:?}");
+    }
+    std::process::exit(0)
 }

@@ -85,6 +85,47 @@ struct Round {
 }
 
 async fn start_and_stop(depth: u32) -> anyhow::Result<Round> {
+    let t0 = Instant::now();
+    let tree = start(depth).await?;
+    let wall = t0.elapsed();
+    let rss_at_up = rss_bytes()?;
+
+    let t1 = Instant::now();
+    tree.root.cancel();
+    tokio::time::timeout(LIMIT, tree.down).await??;
+    let shutdown = t1.elapsed();
+    tree.central.await?;
+    Ok(Round {
+        wall,
+        rss_at_up,
+        shutdown,
+    })
+}
+
+/// Builds a floor tree and leaves it up: the start-up alone, for profiles (the
+/// `tree_floor_only` job, as `spawn_only` is arbor's).
+///
+/// # Errors
+///
+/// As [`measure`].
+pub async fn start_only(depth: u32) -> anyhow::Result<Vec<Metric>> {
+    let t0 = Instant::now();
+    let tree = start(depth).await?;
+    let wall = t0.elapsed();
+    // Leak the tree: cancelling its root would stop it.
+    std::mem::forget(tree);
+    Ok(vec![Metric::ms(format!("tree_floor_d{depth}_wall"), wall)])
+}
+
+/// A floor tree that is up.
+struct Up {
+    root: CancellationToken,
+    down: oneshot::Receiver<()>,
+    central: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a floor tree and waits until every node has reported.
+async fn start(depth: u32) -> anyhow::Result<Up> {
     let total = nodes(depth);
     let (tx, mut rx) = mpsc::unbounded_channel::<Report>();
     let (up_tx, up) = oneshot::channel::<()>();
@@ -110,23 +151,13 @@ async fn start_and_stop(depth: u32) -> anyhow::Result<Round> {
             }
         }
     });
-
     let root = CancellationToken::new();
-    let t0 = Instant::now();
     tokio::spawn(node(depth, root.child_token(), tx));
     tokio::time::timeout(LIMIT, up).await??;
-    let wall = t0.elapsed();
-    let rss_at_up = rss_bytes()?;
-
-    let t1 = Instant::now();
-    root.cancel();
-    tokio::time::timeout(LIMIT, down).await??;
-    let shutdown = t1.elapsed();
-    central.await?;
-    Ok(Round {
-        wall,
-        rss_at_up,
-        shutdown,
+    Ok(Up {
+        root,
+        down,
+        central,
     })
 }
 
