@@ -1,6 +1,7 @@
 //! `Context::cancelled`: every future waiting for a run's stop is woken by it, however many
 //! wait, from whichever thread, and however their waits interleave with the cancel.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,4 +126,28 @@ async fn a_dropped_wait_leaves_the_others_woken() {
     }
     woken.sort();
     assert_eq!(woken, ["again", "first", "last"]);
+}
+
+/// A wait made before the stop completes after it, whether or not it was polled before: the run
+/// below only returns (and the shutdown only ends cleanly) once both have.
+#[tokio::test(start_paused = true)]
+async fn a_wait_made_before_the_stop_completes_after_it_polled_or_not() {
+    let sup = supervisor(|ctx: Context| async move {
+        let mut polled = std::pin::pin!(ctx.cancelled());
+        let pending = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(polled.as_mut().poll(cx).is_pending())
+        })
+        .await;
+        assert!(pending, "pending while not cancelled");
+        let unpolled = ctx.cancelled(); // made, never polled, before the stop
+        ctx.signal(Signal::Healthy)?;
+        polled.await;
+        unpolled.await;
+        Ok(())
+    });
+    sup.watch("root")
+        .until_state(NodeState::Healthy)
+        .await
+        .unwrap();
+    sup.shutdown().await.into_result().unwrap();
 }
