@@ -447,6 +447,8 @@ fn closed_by_peer(err: &etcd_client::Error) -> bool {
         "connection closed",
         "BrokenPipe",
         "reset by peer",
+        // hyper's, when the connection is gone before the request could be sent.
+        "connection was not ready",
     ]
     .iter()
     .any(|sign| text.contains(sign))
